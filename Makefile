@@ -1,0 +1,42 @@
+# Thin wrapper over CMake. `make run` and `make test` install what is missing first (scripts/deps.sh).
+BUILD      ?= build
+TEST_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+DATA_DIR   ?= ./data
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build run test unit integration fuzz bench clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DDH_TESTS=OFF >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@scripts/run.sh $(BUILD)/devicehubd $(DATA_DIR)
+
+# Everything under AddressSanitizer + UndefinedBehaviorSanitizer: unit tests, fuzz replays, then the
+# integration suite against a real devicehubd, plus the release build the benchmarks use.
+test: deps build
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDH_SANITIZE=ON >/dev/null
+	cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+	DEVICEHUB_BIN=$(CURDIR)/$(TEST_BUILD)/devicehubd node --test --test-concurrency=1 tests/integration/
+
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DDH_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	scripts/fuzz.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
+
+bench: build
+	bench/run.sh $(BUILD)/devicehubd
+
+format:
+	clang-format -i server/*.c server/*.h tests/unit/*.c tests/fuzz/*.c
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,47 @@
+/*
+ * auth: who may call the service API. Shared access policies with IoT Hub's rights, their keys (made at
+ * first start, listed and rotated by the owner), and the check of a request's SAS token against them.
+ * Knows nothing of HTTP: the edge passes the Authorization header text and the right a route needs.
+ */
+#ifndef DH_AUTH_H
+#define DH_AUTH_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef enum auth_right {
+	AUTH_NONE = 0,
+	AUTH_REGISTRY_READ = 1,
+	AUTH_REGISTRY_WRITE = 2,
+	AUTH_SERVICE_CONNECT = 4,
+	AUTH_DEVICE_CONNECT = 8,
+	AUTH_OWNER = 16,          /* devicehub's own: policy administration, held by iothubowner only */
+} auth_right;
+
+/* Makes sure the default policies exist (iothubowner, service, device, registryRead,
+ * registryReadWrite), applying owner_key to iothubowner when non-empty, and loads them into memory.
+ * hostname is the hub's HostName that service tokens must name. OUT: created is 1 when the policies were
+ * made now (first start), so the caller prints the owner connection string once. */
+int auth_init(const char *hostname, const char *owner_key, int *created);
+void auth_shutdown(void);
+
+/* Checks an Authorization header value (NULL when absent) for a service call needing rights `need`.
+ * Returns 0, DH_EUNAUTH, DH_EEXPIRED or DH_ERIGHT with a message. Thread-safe. */
+int auth_check(const char *authorization, size_t len, int need);
+
+/* The owner connection string "HostName=..;SharedAccessKeyName=iothubowner;SharedAccessKey=..".
+ * Caller frees. */
+char *auth_owner_connection_string(void);
+
+/* A service SAS token signed with the owner policy, valid for ttl seconds (for scripts and curl).
+ * Caller frees. */
+char *auth_owner_token(int ttl);
+
+/* The policies as JSON [{keyName, rights:"RegistryRead, ...", primaryKey, secondaryKey}] (new reference). */
+int auth_policies_json(json_t **out);
+
+/* Replaces a policy's primary or secondary key ("primary", "secondary", or "both") with new random keys,
+ * at once for every later request. OUT: *out the policy as JSON. DH_ENOPOLICY / DH_EINVAL. */
+int auth_policy_rotate(const char *name, const char *which, json_t **out);
+
+#endif

@@ -1,0 +1,180 @@
+/* config: the settings table and its readers. Includes nothing of the server but leaves. */
+#include "config.h"
+
+#include "buf.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { CONFIG_STRING, CONFIG_INT, CONFIG_LIST } config_type;
+
+typedef struct config_setting {
+	const char *name;       /* flag without dashes; the env var is DEVICEHUB_ + upper(name) with _ for - */
+	config_type type;
+	size_t offset;          /* into struct config */
+	size_t size;            /* of a string field */
+	const char *def;        /* default as text */
+	long min, max;          /* bounds of an int */
+	const char *help;
+} config_setting;
+
+
+static const config_setting config_settings[] = {
+	{"data-dir", CONFIG_STRING, offsetof(config, data_dir), sizeof(((config *)0)->data_dir), "./data", 0, 0,
+	 "directory holding the SQLite database (created if missing)"},
+	{"http-addr", CONFIG_STRING, offsetof(config, http_addr), sizeof(((config *)0)->http_addr), "0.0.0.0", 0,
+	 0, "address the REST API and dashboard listen on"},
+	{"http-port", CONFIG_INT, offsetof(config, http_port), 0, "8080", 1, 65535, "port of the REST API"},
+	{"device-addr", CONFIG_STRING, offsetof(config, device_addr), sizeof(((config *)0)->device_addr),
+	 "0.0.0.0", 0, 0, "address the device channel listens on"},
+	{"device-port", CONFIG_INT, offsetof(config, device_port), 0, "8081", 1, 65535,
+	 "port of the device channel (WebSocket)"},
+	{"hostname", CONFIG_STRING, offsetof(config, hostname), sizeof(((config *)0)->hostname), "localhost", 0,
+	 0, "the hub's HostName: the SAS resource and the host in connection strings"},
+	{"owner-key", CONFIG_STRING, offsetof(config, owner_key), sizeof(((config *)0)->owner_key), "", 0, 0,
+	 "base64 key of the iothubowner policy (generated and stored at first start when empty)"},
+	{"log-level", CONFIG_STRING, offsetof(config, log_level), sizeof(((config *)0)->log_level), "info", 0, 0,
+	 "debug, info, warn or error"},
+	{"http-threads", CONFIG_INT, offsetof(config, http_threads), 0, "2", 1, 64,
+	 "threads serving the REST API (one SQLite connection each)"},
+	{"index", CONFIG_LIST, offsetof(config, indexes), 0, "", 0, 0,
+	 "twin path to keep a query index on, e.g. tags.location.region (repeatable; env: comma-separated)"},
+};
+
+#define NSETTINGS (sizeof(config_settings) / sizeof(config_settings[0]))
+
+static void env_name(const char *name, char out[64])
+{
+	size_t o = (size_t)snprintf(out, 64, "DEVICEHUB_");
+
+	for (const char *p = name; *p && o < 63; p++)
+		out[o++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	out[o] = '\0';
+}
+
+static void list_add(config *cfg, const char *value)
+{
+	if (cfg->nindexes < CONFIG_MAX_INDEXES && *value)
+		cfg->indexes[cfg->nindexes++] = xstrdup(value);
+}
+
+/* Sets one setting from text. Returns 0 or -1 with a message. */
+static int config_set(config *cfg, const config_setting *s, const char *value, const char *source, FILE *err_out)
+{
+	char *field = (char *)cfg + s->offset;
+
+	if (s->type == CONFIG_STRING) {
+		if (strlen(value) >= s->size) {
+			fprintf(err_out, "devicehubd: %s from %s is too long (at most %zu characters)\n", s->name,
+				source, s->size - 1);
+			return -1;
+		}
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	}
+	if (s->type == CONFIG_LIST) {
+		char *copy = xstrdup(value), *save = NULL;
+		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			list_add(cfg, tok);
+		free(copy);
+		return 0;
+	}
+	char *end;
+	long v = strtol(value, &end, 10);
+	if (*value == '\0' || *end != '\0' || v < s->min || v > s->max) {
+		fprintf(err_out, "devicehubd: %s from %s must be a whole number from %ld to %ld, not '%s'\n",
+			s->name, source, s->min, s->max, value);
+		return -1;
+	}
+	*(int *)field = (int)v;
+	return 0;
+}
+
+static const config_setting *config_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (strlen(config_settings[i].name) == len && strncmp(config_settings[i].name, name, len) == 0)
+			return &config_settings[i];
+	return NULL;
+}
+
+/* Reads "--name value" and "--name=value" flags. Returns 0, 1 for --help, -1 on error. */
+static int config_flags(config *cfg, int argc, char **argv, FILE *err_out)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+			return 1;
+		if (strncmp(arg, "--", 2) != 0) {
+			fprintf(err_out, "devicehubd: unexpected argument '%s' (see --help)\n", arg);
+			return -1;
+		}
+		const char *eq = strchr(arg + 2, '=');
+		size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+		const config_setting *s = config_find(arg + 2, len);
+		if (!s) {
+			fprintf(err_out, "devicehubd: unknown setting '%s' (see --help)\n", arg);
+			return -1;
+		}
+		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!value) {
+			fprintf(err_out, "devicehubd: %s needs a value\n", arg);
+			return -1;
+		}
+		if (config_set(cfg, s, value, "the command line", err_out) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int config_load(config *cfg, int argc, char **argv, FILE *err_out)
+{
+	log_level level;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const config_setting *s = &config_settings[i];
+		char env[64];
+		const char *v;
+		if (config_set(cfg, s, s->def, "the default", err_out) != 0)
+			return -1;
+		env_name(s->name, env);
+		if ((v = getenv(env)) != NULL && config_set(cfg, s, v, env, err_out) != 0)
+			return -1;
+	}
+	if ((rc = config_flags(cfg, argc, argv, err_out)) != 0) {
+		if (rc == 1)
+			config_print_help(stdout);
+		return rc;
+	}
+	if (log_level_parse(cfg->log_level, &level) != 0) {
+		fprintf(err_out, "devicehubd: log-level must be debug, info, warn or error, not '%s'\n",
+			cfg->log_level);
+		return -1;
+	}
+	return 0;
+}
+
+void config_release(config *cfg)
+{
+	for (int i = 0; i < cfg->nindexes; i++)
+		free(cfg->indexes[i]);
+	cfg->nindexes = 0;
+}
+
+void config_print_help(FILE *out)
+{
+	fprintf(out, "usage: devicehubd [--setting value ...]\n\n"
+		     "Each setting is also read from its environment variable; a flag wins over the variable.\n\n");
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const config_setting *s = &config_settings[i];
+		char env[64];
+		env_name(s->name, env);
+		fprintf(out, "  --%-14s %-26s %s (default: %s)\n", s->name, env, s->help,
+			*s->def ? s->def : "none");
+	}
+}

@@ -1,0 +1,71 @@
+/*
+ * http: the REST edge on libmicrohttpd. http_server.c owns the daemon, request bodies and the one
+ * dispatch gate (route match, auth, body limit, content type, JSON parsing, error bodies);
+ * http_routes.c holds the route table and the handlers, which only translate between HTTP and the domain.
+ */
+#ifndef DH_HTTP_H
+#define DH_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define HTTP_MAX_SEGMENTS 8
+
+typedef struct http_request {
+	const char *method;
+	const char *segs[HTTP_MAX_SEGMENTS];     /* decoded path segments, owned by the request */
+	int nsegs;
+	json_t *body;                            /* parsed JSON body for routes that take one, else NULL */
+	const char *if_match;                    /* unquoted; NULL when absent */
+	void *conn;                              /* struct MHD_Connection *, for http_query_arg */
+} http_request;
+
+typedef struct http_response {
+	int status;
+	json_t *body;                 /* owned; NULL = empty body */
+	const unsigned char *raw;     /* static body (dashboard assets) instead of JSON */
+	size_t raw_len;
+	const char *content_type;     /* for raw */
+	char etag[40];                /* sent quoted when non-empty */
+	char *continuation;           /* owned; x-ms-continuation when non-NULL */
+	const char *item_type;        /* x-ms-item-type when non-NULL */
+} http_response;
+
+/* A handler translates one request to a domain call. Returns 0 with res filled, or a dh_err (message
+ * through err_set) that the gate turns into IoT Hub's error body. */
+typedef int (*http_handler)(const http_request *req, http_response *res);
+
+enum http_route_flags {
+	HTTP_JSON_BODY = 1,     /* the body must be JSON (parsed into req->body) */
+	HTTP_PUBLIC = 2,        /* no Authorization needed */
+};
+
+typedef struct http_route {
+	const char *method;
+	const char *pattern;          /* "/twins/{}/modules/{}": {} matches one segment */
+	http_handler handler;
+	int right;                    /* auth_right bits needed */
+	size_t body_limit;            /* bytes; 0 = no body accepted */
+	int flags;
+	const char *summary;          /* for the OpenAPI document */
+} http_route;
+
+/* The route table (http_routes.c), ended by a row with method NULL. */
+extern const http_route http_routes[];
+
+/* A URL query argument (e.g. "top"), or NULL. */
+const char *http_query_arg(const http_request *req, const char *name);
+/* A request header, or NULL. */
+const char *http_header(const http_request *req, const char *name);
+
+typedef struct http_server http_server;
+
+/* Starts listening on addr:port with nthreads worker threads. OUT: *out. Returns 0 or DH_EIO. */
+int http_server_start(const char *addr, int port, int nthreads, http_server **out);
+/* Stops accepting, finishes in-flight requests, frees the server. NULL is a no-op. */
+void http_server_stop(http_server *srv);
+
+/* The OpenAPI document generated from the route table. New reference. */
+json_t *http_openapi(void);
+
+#endif

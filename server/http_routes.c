@@ -1,0 +1,222 @@
+/*
+ * http_routes: the REST route table and its handlers. A handler reads path segments, query arguments and
+ * the parsed body, calls one domain function and fills the response. Auth, limits and error bodies are
+ * the gate's (http_server.c). Must never hold SQL.
+ */
+#include "http.h"
+
+#include "auth.h"
+#include "buf.h"
+#include "embed.h"
+#include "err.h"
+#include "query.h"
+#include "registry.h"
+#include "twin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KB 1024
+
+/* The identity etag into the response's ETag header. */
+static void set_etag_from(http_response *res, const json_t *entity)
+{
+	const char *etag = json_string_value(json_object_get(entity, "etag"));
+
+	if (etag)
+		snprintf(res->etag, sizeof(res->etag), "%s", etag);
+}
+
+static int h_healthz(const http_request *req, http_response *res)
+{
+	res->body = json_pack("{s:s}", "status", "ok");
+	return 0;
+}
+
+static int h_device_put(const http_request *req, http_response *res)
+{
+	int created;
+	const char *module = req->nsegs == 4 ? req->segs[3] : "";
+	int rc = registry_put(req->segs[1], module, req->body, req->if_match, &res->body, &created);
+
+	/* IoT Hub answers 200 for a new device but 201 for a new module. */
+	if (rc == 0 && created && *module)
+		res->status = 201;
+	set_etag_from(res, res->body);
+	return rc;
+}
+
+static int h_device_get(const http_request *req, http_response *res)
+{
+	int rc = registry_get(req->segs[1], req->nsegs == 4 ? req->segs[3] : "", &res->body);
+
+	set_etag_from(res, res->body);
+	return rc;
+}
+
+static int h_device_delete(const http_request *req, http_response *res)
+{
+	res->status = 204;
+	return registry_delete(req->segs[1], req->nsegs == 4 ? req->segs[3] : "", req->if_match);
+}
+
+static int h_devices_list(const http_request *req, http_response *res)
+{
+	const char *top = http_query_arg(req, "top");
+
+	return registry_list(top ? atoi(top) : REGISTRY_LIST_MAX, &res->body);
+}
+
+static int h_modules_list(const http_request *req, http_response *res)
+{
+	return registry_list_modules(req->segs[1], &res->body);
+}
+
+static int h_bulk(const http_request *req, http_response *res)
+{
+	return registry_bulk(req->body, &res->body);
+}
+
+static int h_stats_devices(const http_request *req, http_response *res)
+{
+	return registry_stats_devices(&res->body);
+}
+
+static int h_stats_service(const http_request *req, http_response *res)
+{
+	return registry_stats_service(&res->body);
+}
+
+static int h_twin_get(const http_request *req, http_response *res)
+{
+	int rc = twin_get(req->segs[1], req->nsegs == 4 ? req->segs[3] : "", &res->body);
+
+	set_etag_from(res, res->body);
+	return rc;
+}
+
+static int twin_write(const http_request *req, http_response *res, int replace)
+{
+	int rc = twin_update(req->segs[1], req->nsegs == 4 ? req->segs[3] : "", req->body, replace, req->if_match,
+			     &res->body);
+
+	set_etag_from(res, res->body);
+	return rc;
+}
+
+static int h_twin_patch(const http_request *req, http_response *res)
+{
+	return twin_write(req, res, 0);
+}
+
+static int h_twin_put(const http_request *req, http_response *res)
+{
+	return twin_write(req, res, 1);
+}
+
+static int h_query(const http_request *req, http_response *res)
+{
+	const json_t *q = json_object_get(req->body, "query");
+	const char *max = http_header(req, "x-ms-max-item-count");
+
+	if (!json_is_string(q))
+		return err_set(DH_EINVAL, "the body must be {\"query\": \"SELECT ...\"}");
+	return query_run(json_string_value(q), json_string_length(q), max ? atoi(max) : 100,
+			 http_header(req, "x-ms-continuation"), &res->body, &res->continuation, &res->item_type);
+}
+
+static int h_policies(const http_request *req, http_response *res)
+{
+	return auth_policies_json(&res->body);
+}
+
+static int h_policy_rotate(const http_request *req, http_response *res)
+{
+	const char *which = http_query_arg(req, "key");
+
+	return auth_policy_rotate(req->segs[2], which ? which : "primary", &res->body);
+}
+
+static int h_openapi(const http_request *req, http_response *res)
+{
+	res->body = http_openapi();
+	return 0;
+}
+
+static const char *content_type_for(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (dot && strcmp(dot, ".html") == 0)
+		return "text/html; charset=utf-8";
+	if (dot && strcmp(dot, ".js") == 0)
+		return "text/javascript; charset=utf-8";
+	if (dot && strcmp(dot, ".css") == 0)
+		return "text/css; charset=utf-8";
+	if (dot && strcmp(dot, ".svg") == 0)
+		return "image/svg+xml";
+	return "application/octet-stream";
+}
+
+/* Dashboard assets are compiled in: a name either is in the table or is not, so nothing can traverse. */
+static int serve_asset(const char *name, http_response *res)
+{
+	for (const embed_file *f = embed_web; f->name; f++) {
+		if (strcmp(f->name, name) == 0) {
+			res->raw = f->data;
+			res->raw_len = f->size;
+			res->content_type = content_type_for(name);
+			return 0;
+		}
+	}
+	return err_set(DH_ENOROUTE, "no dashboard file named '%s'", name);
+}
+
+static int h_index(const http_request *req, http_response *res)
+{
+	return serve_asset("index.html", res);
+}
+
+static int h_asset(const http_request *req, http_response *res)
+{
+	return serve_asset(req->segs[1], res);
+}
+
+/* The one route table. Order matters only where patterns overlap: literal paths come first. */
+const http_route http_routes[] = {
+	{"GET", "/healthz", h_healthz, AUTH_NONE, 0, HTTP_PUBLIC, "Liveness: 200 while the server runs"},
+	{"GET", "/", h_index, AUTH_NONE, 0, HTTP_PUBLIC, "The dashboard"},
+	{"GET", "/ui/{}", h_asset, AUTH_NONE, 0, HTTP_PUBLIC, "A dashboard asset"},
+	{"GET", "/openapi.json", h_openapi, AUTH_NONE, 0, HTTP_PUBLIC, "This API as an OpenAPI 3 document"},
+	{"POST", "/devices/query", h_query, AUTH_SERVICE_CONNECT, 16 * KB, HTTP_JSON_BODY,
+	 "Query twins with IoT Hub's query language"},
+	{"GET", "/devices", h_devices_list, AUTH_REGISTRY_READ, 0, 0, "List device identities (top=N, at most 1000)"},
+	{"POST", "/devices", h_bulk, AUTH_REGISTRY_WRITE, 1024 * KB, HTTP_JSON_BODY,
+	 "Bulk create, update or delete up to 100 identities"},
+	{"PUT", "/devices/{}", h_device_put, AUTH_REGISTRY_WRITE, 8 * KB, HTTP_JSON_BODY,
+	 "Create a device (no If-Match) or replace it (If-Match)"},
+	{"GET", "/devices/{}", h_device_get, AUTH_REGISTRY_READ, 0, 0, "Get a device identity"},
+	{"DELETE", "/devices/{}", h_device_delete, AUTH_REGISTRY_WRITE, 0, 0, "Delete a device and its modules"},
+	{"GET", "/devices/{}/modules", h_modules_list, AUTH_REGISTRY_READ, 0, 0, "List a device's modules"},
+	{"PUT", "/devices/{}/modules/{}", h_device_put, AUTH_REGISTRY_WRITE, 8 * KB, HTTP_JSON_BODY,
+	 "Create (201) or replace (200) a module identity"},
+	{"GET", "/devices/{}/modules/{}", h_device_get, AUTH_REGISTRY_READ, 0, 0, "Get a module identity"},
+	{"DELETE", "/devices/{}/modules/{}", h_device_delete, AUTH_REGISTRY_WRITE, 0, 0, "Delete a module"},
+	{"GET", "/statistics/devices", h_stats_devices, AUTH_REGISTRY_READ, 0, 0, "Device counts"},
+	{"GET", "/statistics/service", h_stats_service, AUTH_SERVICE_CONNECT, 0, 0, "Connected device count"},
+	{"GET", "/twins/{}", h_twin_get, AUTH_SERVICE_CONNECT, 0, 0, "Get a device twin"},
+	{"PATCH", "/twins/{}", h_twin_patch, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
+	 "Merge-patch tags and desired properties (null deletes)"},
+	{"PUT", "/twins/{}", h_twin_put, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
+	 "Replace tags and desired properties"},
+	{"GET", "/twins/{}/modules/{}", h_twin_get, AUTH_SERVICE_CONNECT, 0, 0, "Get a module twin"},
+	{"PATCH", "/twins/{}/modules/{}", h_twin_patch, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
+	 "Merge-patch a module twin"},
+	{"PUT", "/twins/{}/modules/{}", h_twin_put, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
+	 "Replace a module twin's tags and desired properties"},
+	{"GET", "/devicehub/policies", h_policies, AUTH_OWNER, 0, 0,
+	 "List shared access policies and their keys (owner only)"},
+	{"POST", "/devicehub/policies/{}/rotate", h_policy_rotate, AUTH_OWNER, 0, 0,
+	 "Replace a policy's key: key=primary|secondary|both (owner only)"},
+	{NULL, NULL, NULL, 0, 0, 0, NULL},
+};

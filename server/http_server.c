@@ -1,0 +1,346 @@
+/*
+ * http_server: libmicrohttpd daemon and the single dispatch gate. Every request passes here: route
+ * match, auth, body limit, content type and JSON parsing happen before any handler runs, and every error
+ * leaves in IoT Hub's error shape. Must never hold SQL or domain rules.
+ */
+#include "http.h"
+
+#include "auth.h"
+#include "buf.h"
+#include "clock.h"
+#include "err.h"
+#include "json_util.h"
+#include "log.h"
+#include "url.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define HTTP_SEGMENT_MAX 512
+#define HTTP_DEFAULT_LIMIT 4096   /* what a route that takes no body may carry before it is refused */
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+};
+
+/* Per-request state, from the first call of the access handler to the completion callback. */
+typedef struct http_ctx {
+	buf body;
+	size_t limit;
+	int too_big;
+	char seg_store[HTTP_MAX_SEGMENTS][HTTP_SEGMENT_MAX];
+} http_ctx;
+
+static atomic_ullong http_request_counter;
+
+const char *http_query_arg(const http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_header(const http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}
+
+/* Splits the raw path into decoded segments. A trailing slash is ignored (the SDK lists with
+ * GET /devices/). Returns 0, or DH_EINVAL for bad escapes, NUL bytes or too many / too long segments. */
+static int split_path(const char *url, http_ctx *ctx, http_request *req)
+{
+	const char *p = url;
+
+	req->nsegs = 0;
+	while (*p == '/')
+		p++;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (req->nsegs == HTTP_MAX_SEGMENTS)
+			return err_set(DH_ENOROUTE, "no resource at this path");
+		char *dst = ctx->seg_store[req->nsegs];
+		int len = url_decode(p, n, dst, HTTP_SEGMENT_MAX);
+		if (len < 0 || (size_t)len != strlen(dst))
+			return err_set(DH_EINVAL, "the path has a malformed or over-long segment");
+		req->segs[req->nsegs++] = dst;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return 0;
+}
+
+/* Matches req's segments against a pattern such as "/twins/{}/modules/{}". */
+static int pattern_matches(const char *pattern, const http_request *req)
+{
+	const char *p = pattern;
+	int i = 0;
+
+	while (*p == '/')
+		p++;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (i >= req->nsegs)
+			return 0;
+		if (!(n == 2 && p[0] == '{' && p[1] == '}') &&
+		    (strlen(req->segs[i]) != n || strncmp(req->segs[i], p, n) != 0))
+			return 0;
+		i++;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return i == req->nsegs;
+}
+
+/* The route for method + path; DH_EMETHOD when the path exists with other methods. */
+static int find_route(const char *method, const http_request *req, const http_route **out)
+{
+	int path_known = 0;
+
+	for (const http_route *r = http_routes; r->method; r++) {
+		if (!pattern_matches(r->pattern, req))
+			continue;
+		if (strcmp(r->method, method) == 0) {
+			*out = r;
+			return 0;
+		}
+		path_known = 1;
+	}
+	if (path_known)
+		return err_set(DH_EMETHOD, "%s is not allowed on this resource", method);
+	return err_set(DH_ENOROUTE, "no resource at this path");
+}
+
+/* IoT Hub's legacy error envelope, the one the SDKs parse (reference §1.0). */
+static json_t *error_body(int code)
+{
+	err_http_info info = err_http(code);
+	char now[CLOCK_ISO_LEN];
+	buf msg = BUF_INIT, track = BUF_INIT;
+	json_t *o;
+
+	clock_iso_now(now);
+	buf_printf(&msg, "ErrorCode:%s;%s", info.name, *err_message() ? err_message() : info.name);
+	buf_printf(&track, "Tracking ID:%016llx-G:0-TimeStamp:%s",
+		   (unsigned long long)atomic_fetch_add(&http_request_counter, 1), now);
+	o = json_pack("{s:s, s:s}", "Message", buf_cstr(&msg), "ExceptionMessage", buf_cstr(&track));
+	buf_release(&msg);
+	buf_release(&track);
+	return o;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *c, http_response *res, int code)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ok;
+
+	if (code) {
+		err_http_info info = err_http(code);
+		json_decref(res->body);
+		res->body = error_body(code);
+		res->status = info.status;
+		res->raw = NULL;
+	}
+	if (res->raw) {
+		r = MHD_create_response_from_buffer(res->raw_len, (void *)res->raw, MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(r, "Content-Type", res->content_type);
+	} else {
+		char *text = res->body ? json_util_dump(res->body) : NULL;
+		r = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (void *)"",
+						    text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+	}
+	if (code)
+		MHD_add_response_header(r, "iothub-errorcode", err_http(code).name);
+	if (res->etag[0]) {
+		char quoted[48];
+		snprintf(quoted, sizeof(quoted), "\"%s\"", res->etag);
+		MHD_add_response_header(r, "ETag", quoted);
+	}
+	if (res->continuation)
+		MHD_add_response_header(r, "x-ms-continuation", res->continuation);
+	if (res->item_type)
+		MHD_add_response_header(r, "x-ms-item-type", res->item_type);
+	ok = MHD_queue_response(c, (unsigned)res->status, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
+/* Strips W/ and quotes: the SDKs send If-Match: "*" and "<etag>". */
+static const char *unquote_etag(const char *v, char *out, size_t n)
+{
+	size_t len;
+
+	if (!v)
+		return NULL;
+	if (strncmp(v, "W/", 2) == 0)
+		v += 2;
+	len = strlen(v);
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+		v++;
+		len -= 2;
+	}
+	snprintf(out, n, "%.*s", (int)len, v);
+	return out;
+}
+
+static int content_type_ok(const char *ct)
+{
+	return !ct || strncasecmp(ct, "application/json", 16) == 0;
+}
+
+/* Parses the body of a JSON route. */
+static int take_body(http_ctx *ctx, const http_route *route, http_request *req)
+{
+	if (ctx->too_big)
+		return err_set(DH_ETOOBIG, "the body exceeds %zu bytes", route->body_limit);
+	if (!(route->flags & HTTP_JSON_BODY))
+		return 0;
+	if (!content_type_ok(http_header(req, "Content-Type")))
+		return err_set(DH_EMEDIA, "the body must be application/json");
+	if (ctx->body.len == 0)
+		return err_set(DH_ENULL, "the request needs a JSON body");
+	return json_util_parse(ctx->body.data, ctx->body.len, JSON_UTIL_MAX_DEPTH, &req->body);
+}
+
+/* The gate: everything between the wire and a handler. */
+static int dispatch(struct MHD_Connection *c, const char *url, const char *method, http_ctx *ctx,
+		    http_response *res)
+{
+	http_request req;
+	const http_route *route = NULL;
+	char if_match[128];
+	const char *auth_value;
+	int rc;
+
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.conn = c;
+	if ((rc = split_path(url, ctx, &req)) != 0 || (rc = find_route(method, &req, &route)) != 0)
+		return rc;
+	if (!(route->flags & HTTP_PUBLIC)) {
+		auth_value = http_header(&req, "Authorization");
+		if ((rc = auth_check(auth_value, auth_value ? strlen(auth_value) : 0, route->right)) != 0)
+			return rc;
+	}
+	if (ctx->body.len > (route->body_limit ? route->body_limit : HTTP_DEFAULT_LIMIT))
+		ctx->too_big = 1;
+	if ((rc = take_body(ctx, route, &req)) != 0)
+		return rc;
+	req.if_match = unquote_etag(http_header(&req, "If-Match"), if_match, sizeof(if_match));
+	res->status = 200;
+	rc = route->handler(&req, res);
+	json_decref(req.body);
+	return rc;
+}
+
+/* Body limit while uploading: the largest any route takes, so the gate can refuse with 413 afterwards
+ * without buffering an unbounded body. */
+static size_t largest_limit(void)
+{
+	static size_t cached;
+
+	if (!cached) {
+		for (const http_route *r = http_routes; r->method; r++)
+			if (r->body_limit > cached)
+				cached = r->body_limit;
+	}
+	return cached;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	http_ctx *ctx = *con_cls;
+	http_response res;
+	enum MHD_Result ok;
+	int rc;
+
+	/* First call: only set up. Queuing an answer here makes libmicrohttpd close the connection. */
+	if (!ctx) {
+		ctx = xcalloc(1, sizeof(*ctx));
+		ctx->limit = largest_limit();
+		*con_cls = ctx;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (ctx->body.len + *upload_size > ctx->limit)
+			ctx->too_big = 1;
+		else
+			buf_append(&ctx->body, upload_data, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	memset(&res, 0, sizeof(res));
+	err_clear();
+	rc = dispatch(c, url, method, ctx, &res);
+	if (rc && rc != DH_EBULK)
+		log_debug("http: %s %s -> %d %s", method, url, err_http(rc).status, err_message());
+	/* A bulk call with failed entries answers 400 with the per-device errors the handler built. */
+	if (rc == DH_EBULK) {
+		res.status = 400;
+		rc = 0;
+	}
+	ok = send_response(c, &res, rc);
+	json_decref(res.body);
+	free(res.continuation);
+	return ok;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+	http_ctx *ctx = *con_cls;
+
+	if (!ctx)
+		return;
+	buf_release(&ctx->body);
+	free(ctx);
+	*con_cls = NULL;
+}
+
+/* Paths are decoded segment by segment in split_path, after splitting: decoding first would turn an
+ * encoded '/' in a device id into a separator. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	return strlen(s);
+}
+
+int http_server_start(const char *addr, int port, int nthreads, http_server **out)
+{
+	struct sockaddr_in sa;
+	http_server *srv;
+
+	*out = NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return err_set(DH_EINVAL, "http-addr '%s' is not an IPv4 address", addr);
+	srv = xcalloc(1, sizeof(*srv));
+	srv->daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO, (uint16_t)port,
+		NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)nthreads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
+		MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_END);
+	if (!srv->daemon) {
+		free(srv);
+		return err_set(DH_EIO, "cannot listen on %s:%d", addr, port);
+	}
+	*out = srv;
+	return 0;
+}
+
+void http_server_stop(http_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}

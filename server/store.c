@@ -1,0 +1,324 @@
+/*
+ * store: SQLite connection lifecycle, pragmas, migrations, transactions and the statement cache.
+ * Owns every sqlite3 handle of the process. Must never interpret twin or registry rules.
+ */
+#include "store.h"
+
+#include "buf.h"
+#include "embed.h"
+#include "err.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_STMT_CACHE 64
+
+struct store {
+	sqlite3 *db;
+	struct {
+		const char *sql;          /* the caller's literal: compared by address, then by text */
+		sqlite3_stmt *stmt;
+	} cache[STORE_STMT_CACHE];
+	int ncached;
+	int in_tx;
+	struct store *next_open;          /* registry of per-thread connections, for shutdown */
+};
+
+static char *store_path;
+static pthread_key_t store_key;
+static pthread_mutex_t store_open_lock = PTHREAD_MUTEX_INITIALIZER;
+static store *store_all;
+static _Thread_local store *store_mine;
+
+int store_fail(store *s, const char *what)
+{
+	int rc = sqlite3_errcode(s->db);
+	int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? DH_EBUSY : DH_EIO;
+
+	log_error("store: %s: %s", what, sqlite3_errmsg(s->db));
+	return err_set(code, "storage error while %s", what);
+}
+
+static int store_exec(store *s, const char *sql, const char *what)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_error("store: %s: %s", what, msg ? msg : "?");
+		sqlite3_free(msg);
+		return err_set(DH_EIO, "storage error while %s", what);
+	}
+	return 0;
+}
+
+/* Pragmas: WAL so readers never wait for the writer; NORMAL sync is durable across a process crash
+ * (what SIGKILL tests) and loses at most the last commits on power loss; busy_timeout queues writers. */
+static int store_configure(store *s)
+{
+	sqlite3_busy_timeout(s->db, 5000);
+	return store_exec(s,
+			  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+			  "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; PRAGMA mmap_size=1073741824;",
+			  "configuring the database");
+}
+
+int store_schema_version(store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+	int v = 0;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	return v;
+}
+
+/* Applies embedded migrations numbered above the recorded version, each in its own transaction. */
+static int store_migrate(store *s)
+{
+	int rc = store_exec(s,
+			    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+			    " name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')))",
+			    "creating schema_migrations");
+	if (rc)
+		return rc;
+	int current = store_schema_version(s);
+	for (const embed_file *m = embed_migrations; m->name; m++) {
+		int number = atoi(m->name);
+		if (number <= current)
+			continue;
+		if ((rc = store_begin_write(s)) != 0)
+			return rc;
+		if ((rc = store_exec(s, (const char *)m->data, m->name)) != 0)
+			goto fail;
+		sqlite3_stmt *st = store_stmt(s, "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)");
+		if (!st) {
+			rc = store_fail(s, "recording a migration");
+			goto fail;
+		}
+		sqlite3_bind_int(st, 1, number);
+		sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = store_fail(s, "recording a migration");
+			goto fail;
+		}
+		if ((rc = store_commit(s)) != 0)
+			return rc;
+		log_info("store: applied migration %s", m->name);
+	}
+	return 0;
+fail:
+	store_rollback(s);
+	return rc;
+}
+
+int store_open(const char *path, store **out)
+{
+	store *s = xcalloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		rc = err_set(DH_EIO, "cannot open database %s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if ((rc = store_configure(s)) != 0 || (rc = store_migrate(s)) != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+void store_close(store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->ncached; i++)
+		sqlite3_finalize(s->cache[i].stmt);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+sqlite3 *store_db(store *s)
+{
+	return s->db;
+}
+
+sqlite3_stmt *store_stmt(store *s, const char *sql)
+{
+	int i;
+
+	for (i = 0; i < s->ncached; i++)
+		if (s->cache[i].sql == sql || strcmp(s->cache[i].sql, sql) == 0)
+			break;
+	if (i < s->ncached) {
+		sqlite3_reset(s->cache[i].stmt);
+		sqlite3_clear_bindings(s->cache[i].stmt);
+		return s->cache[i].stmt;
+	}
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		store_fail(s, "preparing a statement");
+		return NULL;
+	}
+	/* A full cache keeps working, just without caching: the statement set is small and fixed. */
+	if (s->ncached == STORE_STMT_CACHE) {
+		log_warn("store: statement cache full; finalising the oldest");
+		sqlite3_finalize(s->cache[0].stmt);
+		memmove(&s->cache[0], &s->cache[1], sizeof(s->cache[0]) * (STORE_STMT_CACHE - 1));
+		s->ncached--;
+	}
+	s->cache[s->ncached].sql = sql;
+	s->cache[s->ncached].stmt = st;
+	s->ncached++;
+	return st;
+}
+
+int store_prepare(store *s, const char *sql, sqlite3_stmt **out)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, out, NULL) != SQLITE_OK)
+		return store_fail(s, "preparing a query");
+	return 0;
+}
+
+int store_begin_read(store *s)
+{
+	int rc = store_exec(s, "BEGIN", "starting a transaction");
+
+	s->in_tx = rc == 0;
+	return rc;
+}
+
+int store_begin_write(store *s)
+{
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(s, "starting a write transaction");
+	s->in_tx = 1;
+	return 0;
+}
+
+int store_commit(store *s)
+{
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		int rc = store_fail(s, "committing");
+		store_rollback(s);
+		return rc;
+	}
+	s->in_tx = 0;
+	return 0;
+}
+
+void store_rollback(store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	s->in_tx = 0;
+}
+
+int store_global_init(const char *path)
+{
+	store *s = NULL;
+	int rc;
+
+	free(store_path);
+	store_path = xstrdup(path);
+	pthread_key_create(&store_key, NULL);
+	if ((rc = store_open(path, &s)) != 0)
+		return rc;
+	pthread_mutex_lock(&store_open_lock);
+	s->next_open = store_all;
+	store_all = s;
+	pthread_mutex_unlock(&store_open_lock);
+	store_mine = s;
+	return 0;
+}
+
+store *store_thread(void)
+{
+	store *s = NULL;
+
+	if (store_mine)
+		return store_mine;
+	if (!store_path) {
+		err_set(DH_EIO, "the store is not initialised");
+		return NULL;
+	}
+	if (store_open(store_path, &s) != 0)
+		return NULL;
+	pthread_mutex_lock(&store_open_lock);
+	s->next_open = store_all;
+	store_all = s;
+	pthread_mutex_unlock(&store_open_lock);
+	store_mine = s;
+	return s;
+}
+
+/* Closes every thread's connection. Call only once the threads that used them have stopped. */
+void store_global_shutdown(void)
+{
+	pthread_mutex_lock(&store_open_lock);
+	while (store_all) {
+		store *next = store_all->next_open;
+		store_close(store_all);
+		store_all = next;
+	}
+	pthread_mutex_unlock(&store_open_lock);
+	store_mine = NULL;
+	free(store_path);
+	store_path = NULL;
+}
+
+int store_setting_get(store *s, const char *name, char *out, size_t n)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT value FROM hub_settings WHERE name = ?1");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_reset(st);
+		return 0;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return DH_ENOROUTE;
+	return store_fail(s, "reading a setting");
+}
+
+int store_setting_put(store *s, const char *name, const char *value)
+{
+	sqlite3_stmt *st = store_stmt(s, "INSERT INTO hub_settings (name, value) VALUES (?1, ?2)"
+					 " ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, "writing a setting");
+}
+
+int store_savepoint(store *s)
+{
+	return store_exec(s, "SAVEPOINT entry", "starting a savepoint");
+}
+
+int store_savepoint_release(store *s)
+{
+	return store_exec(s, "RELEASE entry", "releasing a savepoint");
+}
+
+void store_savepoint_rollback(store *s)
+{
+	sqlite3_exec(s->db, "ROLLBACK TO entry; RELEASE entry", NULL, NULL, NULL);
+}

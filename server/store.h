@@ -1,0 +1,68 @@
+/*
+ * store: the database handle, its pragmas, migrations, transactions and the prepared-statement cache.
+ *
+ * The store layer is the only place that holds SQL and a database handle. One `store` is one SQLite
+ * connection; each HTTP worker thread gets its own (store_thread), so readers run side by side under WAL
+ * while SQLite serialises writers. Statements are prepared once per connection and reset after each use.
+ */
+#ifndef DH_STORE_H
+#define DH_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store;
+
+/* Opens (creating if needed) the database at path, sets WAL, foreign_keys, busy_timeout and
+ * synchronous=NORMAL, and applies pending migrations from the embedded migrations/ files in order.
+ * OUT: *out, owned by the caller (store_close). Returns 0 or DH_EIO with err_message(). */
+int store_open(const char *path, store **out);
+
+/* Closes the connection and finalises its cached statements. NULL is a no-op. */
+void store_close(store *s);
+
+/* Process-wide: remembers path so that store_thread() can open one connection per thread. The path is
+ * copied. store_global_init opens the first connection itself (migrating) and returns its result. */
+int store_global_init(const char *path);
+void store_global_shutdown(void);
+
+/* The calling thread's connection, opened on first use and closed by store_global_shutdown. NULL (with
+ * err_message) if it cannot be opened. The caller must not close it. */
+store *store_thread(void);
+
+/* Transactions: one per API operation. begin_write takes the write lock at once (BEGIN IMMEDIATE) so a
+ * read-modify-write never fails half-way on a busy database. rollback is safe to call when none is open. */
+int store_begin_read(store *s);
+int store_begin_write(store *s);
+int store_commit(store *s);
+void store_rollback(store *s);
+
+/* Returns the cached prepared statement for sql (a string literal: the cache keys on its address first and
+ * its text second), reset and with bindings cleared. NULL with err_message on a prepare error. The
+ * statement stays owned by the store. */
+sqlite3_stmt *store_stmt(store *s, const char *sql);
+
+/* Prepares sql for one use (dynamic SQL such as compiled queries). Caller finalises it. */
+int store_prepare(store *s, const char *sql, sqlite3_stmt **out);
+
+/* The SQLite handle, for store_* modules only. */
+sqlite3 *store_db(store *s);
+
+/* Maps the last SQLite failure to DH_EBUSY or DH_EIO and records the message; returns that code. */
+int store_fail(store *s, const char *what);
+
+/* Schema version after migrations (the highest applied migration number). */
+int store_schema_version(store *s);
+
+/* Hub-wide named settings (owner key, hostname of first start): get copies into out (size n). */
+int store_setting_get(store *s, const char *name, char *out, size_t n);
+int store_setting_put(store *s, const char *name, const char *value);
+
+
+
+/* Savepoints inside a transaction, so one entry of a bulk call can fail without undoing the others. */
+int store_savepoint(store *s);
+int store_savepoint_release(store *s);
+void store_savepoint_rollback(store *s);
+#endif

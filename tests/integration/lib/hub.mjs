@@ -1,0 +1,142 @@
+// Starts a real devicehubd on a free loopback port with a temporary data directory, and gives tests a
+// signed REST client. Each test file starts its own server and stops it in after().
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const BIN = process.env.DEVICEHUB_BIN || new URL('../../../build/devicehubd', import.meta.url).pathname;
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export function parseConnectionString(cs) {
+  return Object.fromEntries(cs.split(';').map((kv) => {
+    const i = kv.indexOf('=');
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  }));
+}
+
+// IoT Hub's SAS: sig = base64(HMAC-SHA256(base64decode(key), sr + "\n" + se)).
+export function sasToken(resource, keyB64, policy, ttl = 3600) {
+  const se = Math.ceil(Date.now() / 1000) + ttl;
+  const sig = createHmac('sha256', Buffer.from(keyB64, 'base64')).update(`${resource}\n${se}`).digest('base64');
+  let t = `SharedAccessSignature sr=${resource}&sig=${encodeURIComponent(sig)}&se=${se}`;
+  if (policy) t += `&skn=${policy}`;
+  return t;
+}
+
+export class Hub {
+  constructor({ dataDir, port, args = [], keepData = false } = {}) {
+    this.dataDir = dataDir || mkdtempSync(join(tmpdir(), 'devicehub-test-'));
+    this.ownsData = !dataDir && !keepData;
+    this.port = port;
+    this.args = args;
+    this.output = '';
+  }
+
+  async start() {
+    this.port ||= await freePort();
+    this.proc = spawn(BIN, ['--data-dir', this.dataDir, '--http-addr', '127.0.0.1', '--http-port', String(this.port),
+      '--hostname', 'testhub.local', ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (d) => { this.output += d; });
+    this.proc.stderr.on('data', (d) => { this.output += d; });
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    this.base = `http://127.0.0.1:${this.port}`;
+    for (let i = 0; i < 200; i++) {
+      if (this.proc.exitCode !== null) throw new Error(`devicehubd exited: ${this.output}`);
+      try {
+        const r = await fetch(`${this.base}/healthz`);
+        if (r.status === 200) break;
+      } catch { /* not listening yet */ }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (!this.ownerKey) {
+      const m = this.output.match(/HostName=[^\s]+/);
+      if (m) this.cs = parseConnectionString(m[0]);
+      else this.cs = parseConnectionString(await this.ownerConnectionString());
+      this.ownerKey = this.cs.SharedAccessKey;
+    }
+    return this;
+  }
+
+  async ownerConnectionString() {
+    const p = spawn(BIN, ['owner-connection-string', '--data-dir', this.dataDir, '--hostname', 'testhub.local']);
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    await new Promise((r) => p.on('exit', r));
+    return out.trim();
+  }
+
+  token(policy = 'iothubowner', key = this.ownerKey, ttl = 3600) {
+    return sasToken('testhub.local', key, policy, ttl);
+  }
+
+  // A REST call signed as the owner unless opts.auth says otherwise (null = no header).
+  async req(method, path, body, opts = {}) {
+    const headers = { ...(opts.headers || {}) };
+    const auth = opts.auth === undefined ? this.token() : opts.auth;
+    if (auth !== null) headers.Authorization = auth;
+    let payload;
+    if (body !== undefined) {
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      headers['Content-Type'] ??= 'application/json; charset=utf-8';
+    }
+    const sep = path.includes('?') ? '&' : '?';
+    const res = await fetch(`${this.base}${path}${sep}api-version=2021-04-12`, { method, headers, body: payload });
+    const text = await res.text();
+    let json;
+    try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+    return { status: res.status, headers: res.headers, json, text };
+  }
+
+  async stop(signal = 'SIGTERM') {
+    if (this.proc && this.proc.exitCode === null) {
+      this.proc.kill(signal);
+      await this.exited;
+    }
+  }
+
+  async destroy() {
+    await this.stop();
+    if (this.ownsData) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function startHub(opts) {
+  return new Hub(opts).start();
+}
+
+// IoT Hub's legacy error shape (reference §1.0): status, iothub-errorcode header, Message
+// "ErrorCode:<name>;<text>", ExceptionMessage "Tracking ID:...", JSON content type. Returns the text part.
+export function assertHubError(assert, res, status, code) {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
+  assert.match(res.headers.get('content-type') || '', /^application\/json/);
+  assert.equal(res.headers.get('iothub-errorcode'), code);
+  assert.ok(res.json && typeof res.json.Message === 'string', `error body is not JSON: ${res.text}`);
+  assert.ok(res.json.Message.startsWith(`ErrorCode:${code};`), res.json.Message);
+  assert.match(res.json.ExceptionMessage, /^Tracking ID:/);
+  return res.json.Message.slice(`ErrorCode:${code};`.length);
+}
+
+// The shared access policies as the owner sees them: { name: {primaryKey, secondaryKey, rights} }.
+Hub.prototype.policies = async function policies() {
+  const r = await this.req('GET', '/devicehub/policies');
+  if (r.status !== 200) throw new Error(`GET /devicehub/policies: ${r.status} ${r.text}`);
+  return Object.fromEntries(r.json.map((p) => [p.keyName, p]));
+};
+
+// The body the Node service SDK sends for Registry.create({deviceId}) [wire].
+export function sdkDevice(deviceId, extra = {}) {
+  return { deviceId, authentication: { type: 'sas', symmetricKey: { primaryKey: '', secondaryKey: '' } }, ...extra };
+}
