@@ -379,33 +379,29 @@ int registry_list_modules(const char *device_id, json_t **out)
 	return rc;
 }
 
-int registry_stats_devices(json_t **out)
+static int counts(store_device_counts *c)
 {
 	store *s = store_thread();
-	store_device_counts c;
-	int rc;
 
-	*out = NULL;
-	if (!s)
-		return DH_EIO;
-	if ((rc = store_device_counts_get(s, &c)) != 0)
-		return rc;
-	*out = json_pack("{s:I, s:I, s:I}", "totalDeviceCount", (json_int_t)c.total, "enabledDeviceCount",
-			 (json_int_t)c.enabled, "disabledDeviceCount", (json_int_t)c.disabled);
-	return 0;
+	return s ? store_device_counts_get(s, c) : DH_EIO;
+}
+
+int registry_stats_devices(json_t **out)
+{
+	store_device_counts c;
+	int rc = counts(&c);
+
+	*out = rc ? NULL
+		  : json_pack("{s:I, s:I, s:I}", "totalDeviceCount", (json_int_t)c.total, "enabledDeviceCount",
+			      (json_int_t)c.enabled, "disabledDeviceCount", (json_int_t)c.disabled);
+	return rc;
 }
 
 int registry_stats_service(json_t **out)
 {
-	store *s = store_thread();
 	store_device_counts c;
-	int rc;
+	int rc = counts(&c);
 
-	*out = NULL;
-	if (!s)
-		return DH_EIO;
-	if ((rc = store_device_counts_get(s, &c)) != 0)
-		return rc;
-	*out = json_pack("{s:I}", "connectedDeviceCount", (json_int_t)c.connected);
-	return 0;
+	*out = rc ? NULL : json_pack("{s:I}", "connectedDeviceCount", (json_int_t)c.connected);
+	return rc;
 }

@@ -63,3 +63,18 @@ test('sas-token prints a token the running server accepts; a given owner key is 
     await hub.destroy();
   }
 });
+
+test('schema/schema.sql is the schema the migrations produce', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'devicehub-schema-'));
+  try {
+    const made = spawnSync(BIN, ['owner-connection-string', '--data-dir', dir], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const dump = spawnSync('sqlite3', [join(dir, 'devicehub.db'), '.schema'], { encoding: 'utf8' });
+    assert.equal(dump.status, 0, dump.stderr);
+    const file = readFileSync(new URL('../../schema/schema.sql', import.meta.url), 'utf8')
+      .split('\n').filter((l) => !l.startsWith('--')).join('\n');
+    assert.equal(file.trim(), dump.stdout.trim(), 'run scripts/schema.sh after adding a migration');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
