@@ -116,7 +116,7 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-/* Binds identity fields to ?3..?21 in the order of the insert and update statements below. */
+/* Binds identity fields to ?1..?20 in the order of the insert and update statements below. */
 static void bind_identity(sqlite3_stmt *st, const store_identity *id)
 {
 	sqlite3_bind_text(st, 1, id->device_id, -1, SQLITE_TRANSIENT);

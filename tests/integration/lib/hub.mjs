@@ -51,7 +51,8 @@ export class Hub {
       '--hostname', 'testhub.local', ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (d) => { this.output += d; });
     this.proc.stderr.on('data', (d) => { this.output += d; });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    // 'close' rather than 'exit': it fires after the output pipes drained, so sanitizer reports are in.
+    this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal })));
     this.base = `http://127.0.0.1:${this.port}`;
     for (let i = 0; i < 200; i++) {
       if (this.proc.exitCode !== null) throw new Error(`devicehubd exited: ${this.output}`);
@@ -101,15 +102,25 @@ export class Hub {
   }
 
   async stop(signal = 'SIGTERM') {
-    if (this.proc && this.proc.exitCode === null) {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill(signal);
       await this.exited;
     }
+    this.checkSanitizers();
+  }
+
+  // Under -DDH_SANITIZE=ON a memory error, undefined behaviour or a leak at exit is a test failure.
+  checkSanitizers() {
+    const m = this.output.match(/(ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer)[^]*/);
+    if (m) throw new Error(`devicehubd reported a sanitizer error:\n${m[0].slice(0, 4000)}`);
   }
 
   async destroy() {
-    await this.stop();
-    if (this.ownsData) rmSync(this.dataDir, { recursive: true, force: true });
+    try {
+      await this.stop();
+    } finally {
+      if (this.ownsData) rmSync(this.dataDir, { recursive: true, force: true });
+    }
   }
 }
 
