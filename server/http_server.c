@@ -163,9 +163,9 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 		snprintf(quoted, sizeof(quoted), "\"%s\"", res->etag);
 		MHD_add_response_header(r, "ETag", quoted);
 	}
-	if (res->continuation)
+	if (res->continuation && !code)
 		MHD_add_response_header(r, "x-ms-continuation", res->continuation);
-	if (res->item_type)
+	if (res->item_type && !code)
 		MHD_add_response_header(r, "x-ms-item-type", res->item_type);
 	ok = MHD_queue_response(c, (unsigned)res->status, r);
 	MHD_destroy_response(r);

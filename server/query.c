@@ -176,6 +176,11 @@ static int execute(const query_sql *qs, int limit, json_t *items, int64_t *last_
 	if (rc)
 		return rc;
 	rc = store_prepare(s, qs->sql, &st);
+	if (rc && sqlite3_errcode(store_db(s)) == SQLITE_ERROR) {
+		/* The compiler only emits valid SQL, so a plain error here means SQLite's own limits. */
+		rc = err_set(DH_EQUERY, "query is too complex");
+		goto out;
+	}
 	if (rc)
 		goto out;
 	rc = bind_params(st, qs);

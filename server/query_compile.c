@@ -596,6 +596,20 @@ static void compile_cond_func(qcomp *c, const qnode *n, int positive, buf *out)
 	cexpr_release(&v);
 }
 
+/* a AND b AND c without nested parentheses: SQLite's parser stack is shallow (see QUERY_MAX_DEPTH). */
+static void compile_chain(qcomp *c, const qnode *n, qnode_kind kind, int positive, buf *out)
+{
+	for (int side = 0; side < 2; side++) {
+		const qnode *child = side ? n->b : n->a;
+		if (side)
+			buf_puts(out, kind == QN_AND ? " AND " : " OR ");
+		if (child->kind == kind)
+			compile_chain(c, child, kind, positive, out);
+		else
+			compile_cond(c, child, positive, out);
+	}
+}
+
 static void compile_cond(qcomp *c, const qnode *n, int positive, buf *out)
 {
 	if (c->rc)
@@ -604,9 +618,7 @@ static void compile_cond(qcomp *c, const qnode *n, int positive, buf *out)
 	case QN_AND:
 	case QN_OR:
 		buf_putc(out, '(');
-		compile_cond(c, n->a, positive, out);
-		buf_puts(out, n->kind == QN_AND ? " AND " : " OR ");
-		compile_cond(c, n->b, positive, out);
+		compile_chain(c, n, n->kind, positive, out);
 		buf_putc(out, ')');
 		return;
 	case QN_NOT:

@@ -10,9 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Deepest expression nesting accepted. SQLite refuses expressions deeper than 1000 and every query node
- * becomes a few SQL levels, so the limit keeps any accepted query compilable. */
-#define QUERY_MAX_DEPTH 100
+/* Deepest expression nesting accepted. Every query level becomes a few levels of SQL, and SQLite's parser
+ * stack overflows somewhere below 100 nested parentheses, so the limit keeps accepted queries runnable.
+ * Chains of one operator (a OR b OR c ...) count once: the compiler emits them flat. */
+#define QUERY_MAX_DEPTH 32
 
 typedef enum qtok_kind {
 	QT_END,

@@ -169,6 +169,8 @@ static qnode *node_pair(qparser *p, qnode_kind kind, size_t pos, const char *op,
 	if (op)
 		snprintf(n->op, sizeof(n->op), "%s", op);
 	n->depth = 1 + (a->depth > b->depth ? a->depth : b->depth);
+	if ((kind == QN_AND || kind == QN_OR) && a->kind == kind && a->depth >= b->depth + 1)
+		n->depth = a->depth;  /* a left-deep chain of one operator compiles flat */
 	if (n->depth > QUERY_MAX_DEPTH) {
 		fail_at(p, pos, "expression nested too deeply");
 		query__node_free(n);

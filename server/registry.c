@@ -139,6 +139,16 @@ static int parse_auth(const json_t *auth, store_identity *id)
 	return 0;
 }
 
+/* Code points in UTF-8 text (jansson has validated it): every byte that is not a continuation byte. */
+static size_t utf8_chars(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return n;
+}
+
 static int text_field(const json_t *body, const char *name, char *dst, size_t n, size_t max)
 {
 	const json_t *v = json_object_get(body, name);
@@ -149,8 +159,11 @@ static int text_field(const json_t *body, const char *name, char *dst, size_t n,
 	}
 	if (!json_is_string(v))
 		return err_set(DH_EINVAL, "%s must be a string", name);
-	if (json_string_length(v) > max || json_string_length(v) >= n)
+	/* IoT Hub's limits count characters, not UTF-8 bytes; the byte check guards dst. */
+	if (utf8_chars(json_string_value(v), json_string_length(v)) > max)
 		return err_set(DH_EINVAL, "%s is longer than %zu characters", name, max);
+	if (json_string_length(v) >= n)
+		return err_set(DH_EINVAL, "%s is longer than %zu bytes of UTF-8", name, n - 1);
 	snprintf(dst, n, "%s", json_string_value(v));
 	return 0;
 }

@@ -15,7 +15,7 @@
 #define STORE_ID_MAX 128          /* device and module ids */
 #define STORE_KEY_MAX 96          /* base64 of a key of up to 64 bytes */
 #define STORE_THUMB_MAX 128
-#define STORE_TEXT_MAX 256        /* statusReason (128), deviceScope, managedBy, modelId */
+#define STORE_TEXT_MAX 1024       /* statusReason (128 characters), deviceScope, managedBy, modelId: UTF-8 */
 #define STORE_TIME_MAX 32
 
 /* An identity. Plain arrays, so copying is assignment and nothing needs freeing. Empty string = null. */

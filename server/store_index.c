@@ -46,14 +46,19 @@ static int index_sql(const char *path, char name[32], buf *sql)
 	if (!f)
 		return err_set(DH_EINVAL, "index path '%s' is not a twin path (tags.*, properties.desired.*, ...)", path);
 	crypto_sha256(path, strlen(path), digest);
-	snprintf(name, 32, "twin_idx_%02x%02x%02x%02x%02x%02x", digest[0], digest[1], digest[2], digest[3], digest[4],
+	/* twin_ix_: (expression, module_id); indexes of older builds were twin_idx_ (expression only) and are
+	 * replaced by create_one. */
+	snprintf(name, 32, "twin_ix_%02x%02x%02x%02x%02x%02x", digest[0], digest[1], digest[2], digest[3], digest[4],
 		 digest[5]);
 	buf_printf(sql, "CREATE INDEX IF NOT EXISTS %s ON %s (", name, d->identity_table);
 	if (f->kind == STORE_FIELD_JSON)
 		d->json_value(sql, f->column, segs + used, (size_t)n - used);
 	else
 		buf_puts(sql, f->column);
-	buf_puts(sql, ")");
+	/* Every compiled query also filters on module_id (devices or devices.modules): with module_id in the
+	 * index, COUNT and other index-only work never reads the row. 7 ms instead of 52 ms for a COUNT
+	 * matching 100k of 1M devices (bench/run.sh). */
+	buf_puts(sql, ", module_id)");
 	return 0;
 }
 
@@ -97,6 +102,28 @@ static int drop_stale(store *s, char *const *paths, int n)
 	return rc;
 }
 
+/* Drops the index an older build recorded for path under another name (see index_sql). */
+static int drop_renamed(store *s, const char *path, const char *name)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT index_name FROM twin_indexes WHERE path = ?1 AND index_name <> ?2");
+	buf drop = BUF_INIT;
+	int rc = 0;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		buf_printf(&drop, "DROP INDEX IF EXISTS %s", (const char *)sqlite3_column_text(st, 0));
+		log_info("store: rebuilding the index on %s", path);
+	}
+	sqlite3_reset(st);
+	if (drop.len)
+		rc = exec_sql(s, drop.data, "dropping an index");
+	buf_release(&drop);
+	return rc;
+}
+
 static int create_one(store *s, const char *path)
 {
 	char name[32];
@@ -105,6 +132,8 @@ static int create_one(store *s, const char *path)
 	int rc;
 
 	if ((rc = index_sql(path, name, &sql)) != 0)
+		goto out;
+	if ((rc = drop_renamed(s, path, name)) != 0)
 		goto out;
 	if ((rc = exec_sql(s, sql.data, "creating an index")) != 0)
 		goto out;

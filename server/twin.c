@@ -539,24 +539,13 @@ json_t *twin_render(const store_identity *id, const store_twin *tw)
 
 /* ---- transactional operations ---------------------------------------------------------------------- */
 
-/* If-Match: NULL, "" and "*" match anything; otherwise the twin's etag text. Quotes are tolerated even though
- * the edge strips them, because the SDKs send them and a second caller may forget. */
+/* If-Match: NULL (absent) and "*" match anything; any other value, "" included, must be the twin's etag.
+ * The edge has already stripped the quotes the SDKs send. */
 static int etag_matches(const char *if_match, int64_t counter)
 {
 	char current[32];
-	size_t n;
 
-	if (!if_match || !*if_match)
-		return 1;
-	n = strlen(if_match);
-	if (n >= 2 && if_match[0] == '"' && if_match[n - 1] == '"') {
-		if_match++;
-		n -= 2;
-	}
-	if (n == 1 && if_match[0] == '*')
-		return 1;
-	twin_etag_text(counter, current);
-	return n == strlen(current) && memcmp(if_match, current, n) == 0;
+	return !if_match || strcmp(if_match, "*") == 0 || strcmp(if_match, twin_etag_text(counter, current)) == 0;
 }
 
 static const char *module_or_device(const char *module_id)

@@ -104,6 +104,14 @@ test('deviceId in the body must match the path', async () => {
   assertHubError(assert, await hub.req('GET', '/devices/reg-other'), 404, 'DeviceNotFound');
 });
 
+test('concurrent creates of one id: exactly one 200, the rest 409', async () => {
+  const rs = await Promise.all(Array.from({ length: 10 }, () => hub.req('PUT', '/devices/reg-race', sdkDevice('reg-race'))));
+  const ok = rs.filter((r) => r.status === 200);
+  assert.equal(ok.length, 1, rs.map((r) => r.status).join(','));
+  for (const r of rs.filter((x) => x.status !== 200)) assertHubError(assert, r, 409, 'DeviceAlreadyExists');
+  assert.deepEqual((await hub.req('GET', '/devices/reg-race')).json, ok[0].json);
+});
+
 test('GET of an absent device: 404 DeviceNotFound', async () => {
   assertHubError(assert, await hub.req('GET', '/devices/nope'), 404, 'DeviceNotFound');
 });
@@ -258,6 +266,12 @@ test('status disabled/enabled with statusReason and statusUpdatedTime', async ()
   const long = await hub.req('PUT', '/devices/st-1', { ...e.json, statusReason: 'r'.repeat(129) }, ANY);
   assertHubError(assert, long, 400, 'ArgumentInvalid');
   assert.deepEqual((await hub.req('GET', '/devices/st-1')).json, e.json);
+  // the 128 limit counts characters, not UTF-8 bytes
+  const max = await hub.req('PUT', '/devices/st-2', sdkDevice('st-2', { statusReason: 'r'.repeat(128) }));
+  assert.equal(max.status, 200, max.text);
+  const accents = await hub.req('PUT', '/devices/st-3', sdkDevice('st-3', { statusReason: 'é'.repeat(100) }));
+  assert.equal(accents.status, 200, accents.text);
+  assert.equal(accents.json.statusReason, 'é'.repeat(100));
 });
 
 test('modules: create 201, duplicate 409, replace 200, list, get, delete', async () => {

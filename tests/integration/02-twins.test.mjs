@@ -244,3 +244,43 @@ test('device replace does not touch the twin; twin patch does not touch the iden
   assert.equal(t.status, 'disabled');
   assert.equal(t.deviceEtag, r.json.etag);
 });
+
+test('concurrent PATCHes with the same If-Match: exactly one wins', async () => {
+  await newDevice('tw-race');
+  const t0 = await getTwin('tw-race');
+  const rs = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+    hub.req('PATCH', '/twins/tw-race', { properties: { desired: { winner: i } } }, ifMatch(t0.etag))));
+  const ok = rs.filter((r) => r.status === 200);
+  assert.equal(ok.length, 1, rs.map((r) => r.status).join(','));
+  for (const r of rs.filter((x) => x.status !== 200)) assertHubError(assert, r, 412, 'PreconditionFailed');
+  const t1 = await getTwin('tw-race');
+  assert.equal(t1.version, t0.version + 1);
+  assert.equal(t1.properties.desired.winner, ok[0].json.properties.desired.winner);
+});
+
+test('concurrent unconditional PATCHes of different keys lose no update', async () => {
+  await newDevice('tw-merge');
+  const rs = await Promise.all(Array.from({ length: 16 }, (_, i) =>
+    hub.req('PATCH', '/twins/tw-merge', { tags: { [`t${i}`]: i }, properties: { desired: { [`d${i}`]: i } } }, ANY)));
+  for (const r of rs) assert.equal(r.status, 200, r.text);
+  const t = await getTwin('tw-merge');
+  for (let i = 0; i < 16; i++) {
+    assert.equal(t.tags[`t${i}`], i);
+    assert.equal(t.properties.desired[`d${i}`], i);
+  }
+  assert.equal(t.version, 17);
+  assert.equal(t.properties.desired.$version, 17);
+  assert.deepEqual(rs.map((r) => r.json.version).sort((a, b) => a - b), Array.from({ length: 16 }, (_, i) => i + 2));
+});
+
+test('sizes count UTF-8 bytes; non-ASCII keys and values round-trip', async () => {
+  await newDevice('tw-utf8');
+  const ok = await hub.req('PATCH', '/twins/tw-utf8', { tags: { 'clé': 'é'.repeat(2048), 'ключ': '値' } }, ANY);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.tags['clé'], 'é'.repeat(2048));
+  assert.equal((await getTwin('tw-utf8')).tags['ключ'], '値');
+  const big = await hub.req('PATCH', '/twins/tw-utf8', { tags: { s: 'é'.repeat(2049) } }, ANY);
+  assertHubError(assert, big, 400, 'ArgumentInvalid');
+  const ctl = await hub.req('PATCH', '/twins/tw-utf8', { tags: { 'a\u0001b': 1 } }, ANY);
+  assertHubError(assert, ctl, 400, 'ArgumentInvalid');
+});
