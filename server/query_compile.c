@@ -443,6 +443,26 @@ static int in_group(qcomp *c, const cexpr *a, const qnode *n, char cls, buf *out
 	return count > 0;
 }
 
+/* x IN [..] for a computed value (LOWER(x), a comparison, ...): x appears once, because repeating it
+ * would double the SQL at every nesting level. SQL's `NULL IN (..)` is NULL, which is undefined here. */
+static void compile_in_computed(qcomp *c, const cexpr *a, const qnode *n, buf *out)
+{
+	char cls = static_class(a->ty);
+	int count = 0;
+
+	for (size_t i = 0; i < n->nargs; i++) {
+		const qlit *lit = &n->args[i]->lit;
+		if (lit_class(lit) != cls || cls == 'z')
+			continue;
+		buf_printf(out, count++ ? ", " : "%s(%s IN (", n->negated ? "NOT " : "", buf_cstr(&a->v));
+		add_literal(c, out, lit);
+	}
+	if (count)
+		buf_puts(out, "))");
+	else
+		buf_printf(out, "CASE WHEN %s IS NULL THEN NULL ELSE %d END", buf_cstr(&a->v), n->negated);
+}
+
 /* x IN [..]: true when x equals a member (same class, same value), false when x is defined and equals
  * none, undefined when x is. NIN is its negation, so it matches every defined value not in the list. */
 static void compile_in(qcomp *c, const qnode *n, int positive, buf *out)
@@ -452,6 +472,14 @@ static void compile_in(qcomp *c, const qnode *n, int positive, buf *out)
 	int groups = 0;
 
 	compile_value(c, n->a, &a);
+	if (a.ty == TY_UNDEF) {
+		buf_puts(out, "NULL");
+		goto out;
+	}
+	if (a.ty != TY_DYN && !a.field && !a.lit) {
+		compile_in_computed(c, &a, n, out);
+		goto out;
+	}
 	for (const char *k = "snbz"; *k; k++) {
 		buf g = BUF_INIT;
 		if (in_group(c, &a, n, *k, &g))
@@ -463,12 +491,13 @@ static void compile_in(qcomp *c, const qnode *n, int positive, buf *out)
 	if (a.ty == TY_DYN)
 		json_type_of(c, &a, &defined);
 	else
-		buf_puts(&defined, a.ty == TY_UNDEF ? "NULL" : a.field || a.lit ? "1" : buf_cstr(&a.v));
+		buf_puts(&defined, "1");   /* a column or a literal is always defined */
 	if (positive && !n->negated)
 		buf_printf(out, "(%s)", buf_cstr(&any));
 	else
 		buf_printf(out, "CASE WHEN %s IS NULL THEN NULL WHEN %s THEN %d ELSE %d END", buf_cstr(&defined),
 			   buf_cstr(&any), !n->negated, n->negated);
+out:
 	buf_release(&any);
 	buf_release(&defined);
 	cexpr_release(&a);
@@ -724,8 +753,14 @@ static void add_column_name(qcomp *c, const qproj *p, int *unnamed)
 	char name[32];
 	const char *use = p->alias;
 
-	if (!use && p->agg == QA_NONE)
-		use = p->path->segs[p->path->nsegs - 1];
+	if (!use && p->agg == QA_NONE) {
+		/* A system field answers under its own spelling (SELECT DeviceId → "deviceId"). */
+		size_t used = 0;
+		const store_field *f = store_field_lookup((const char *const *)p->path->segs, p->path->nsegs, &used);
+		const char *dot = f && f->case_insensitive && used == p->path->nsegs ? strrchr(f->path, '.') : NULL;
+		use = f && f->case_insensitive && used == p->path->nsegs ? (dot ? dot + 1 : f->path)
+									 : p->path->segs[p->path->nsegs - 1];
+	}
 	if (!use) {
 		snprintf(name, sizeof(name), "$%d", ++*unnamed);
 		use = name;

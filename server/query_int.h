@@ -13,7 +13,7 @@
 /* Deepest expression nesting accepted. Every query level becomes a few levels of SQL, and SQLite's parser
  * stack overflows somewhere below 100 nested parentheses, so the limit keeps accepted queries runnable.
  * Chains of one operator (a OR b OR c ...) count once: the compiler emits them flat. */
-#define QUERY_MAX_DEPTH 32
+#define QUERY_MAX_DEPTH 12
 
 typedef enum qtok_kind {
 	QT_END,

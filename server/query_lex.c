@@ -4,6 +4,7 @@
  * Owns no state beyond the token it hands out; never sees SQL.
  */
 #include "query_int.h"
+#include "url.h"
 
 #include "buf.h"
 #include "err.h"
@@ -88,16 +89,6 @@ static int is_name_char(char c)
 	return is_name_start(c) || (c >= '0' && c <= '9');
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static void put_utf8(buf *b, unsigned cp)
 {
@@ -126,7 +117,7 @@ static long read_hex4(const qlexer *lx, size_t at)
 	if (at + 4 > lx->len)
 		return -1;
 	for (size_t i = 0; i < 4; i++) {
-		int h = hex_value(lx->src[at + i]);
+		int h = url_hex_value(lx->src[at + i]);
 		if (h < 0)
 			return -1;
 		v = v * 16 + h;
@@ -217,10 +208,10 @@ static int lex_hex(qlexer *lx, qtok *t, query_error *err)
 	uint64_t v = 0;
 	size_t start = lx->at + 2, at = start;
 
-	while (at < lx->len && hex_value(lx->src[at]) >= 0) {
+	while (at < lx->len && url_hex_value(lx->src[at]) >= 0) {
 		if (v > (uint64_t)INT64_MAX >> 4)
 			return query__error(err, t->pos, "number out of range");
-		v = v * 16 + (uint64_t)hex_value(lx->src[at++]);
+		v = v * 16 + (uint64_t)url_hex_value(lx->src[at++]);
 	}
 	if (at == start)
 		return query__error(err, t->pos, "0x must be followed by hex digits");

@@ -22,6 +22,10 @@ typedef struct qparser {
 	int nest;          /* recursion depth of the expression parser */
 } qparser;
 
+/* The recursion guard: each parenthesised level passes through a few parse functions, so this is looser
+ * than QUERY_MAX_DEPTH, which the finished nodes are checked against (too_deep). */
+#define QUERY_MAX_NEST (4 * QUERY_MAX_DEPTH)
+
 static const char *const keywords[] = {"SELECT", "TOP", "FROM", "WHERE", "GROUP", "BY", "AS", "AND", "OR",
 				       "NOT", "IN", "NIN", "TRUE", "FALSE", "NULL", "UNDEFINED"};
 
@@ -141,6 +145,17 @@ void query__node_free(qnode *n)
 	query__node_free(n->a);
 	query__node_free(n->b);
 	free(n);
+}
+
+/* Frees n and fails when it is nested deeper than QUERY_MAX_DEPTH. Returns n or NULL. */
+static qnode *too_deep(qparser *p, qnode *n)
+{
+	if (n && n->depth > QUERY_MAX_DEPTH) {
+		fail_at(p, n->pos, "expression nested too deeply");
+		query__node_free(n);
+		return NULL;
+	}
+	return n;
 }
 
 static qnode *node_new(qnode_kind kind, size_t pos)
@@ -334,7 +349,7 @@ static qnode *parse_call(qparser *p)
 		query__node_free(f);
 		return NULL;
 	}
-	return f;
+	return too_deep(p, f);
 }
 
 static qnode *parse_primary(qparser *p)
@@ -374,7 +389,7 @@ static qnode *parse_unary(qparser *p)
 	size_t pos = p->cur.pos;
 	qnode *n;
 
-	if (++p->nest > QUERY_MAX_DEPTH) {
+	if (++p->nest > QUERY_MAX_NEST) {
 		fail_at(p, pos, "expression nested too deeply");
 		return NULL;
 	}
@@ -394,7 +409,7 @@ static qnode *parse_unary(qparser *p)
 			qnode *neg = node_new(QN_NEG, pos);
 			neg->a = n;
 			neg->depth = n->depth + 1;
-			n = neg;
+			n = too_deep(p, neg);
 		}
 	} else {
 		n = parse_primary(p);
@@ -457,7 +472,7 @@ static qnode *parse_in(qparser *p, qnode *lhs, int negated, size_t pos)
 		query__node_free(n);
 		return NULL;
 	}
-	return n;
+	return too_deep(p, n);
 }
 
 static const char *const cmp_ops[] = {"=", "!=", "<>", "<", ">", "<=", ">="};
@@ -500,7 +515,7 @@ static qnode *parse_not(qparser *p)
 
 	if (!at_kw(p, "NOT"))
 		return parse_cmp(p);
-	if (++p->nest > QUERY_MAX_DEPTH) {
+	if (++p->nest > QUERY_MAX_NEST) {
 		fail_at(p, pos, "expression nested too deeply");
 		return NULL;
 	}
@@ -511,7 +526,7 @@ static qnode *parse_not(qparser *p)
 	n = node_new(QN_NOT, pos);
 	n->a = inner;
 	n->depth = inner->depth + 1;
-	return n;
+	return too_deep(p, n);
 }
 
 static qnode *parse_and(qparser *p)
@@ -535,7 +550,7 @@ static qnode *parse_or(qparser *p)
 {
 	qnode *n;
 
-	if (++p->nest > QUERY_MAX_DEPTH) {
+	if (++p->nest > QUERY_MAX_NEST) {
 		fail_at(p, p->cur.pos, "expression nested too deeply");
 		return NULL;
 	}

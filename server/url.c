@@ -3,7 +3,7 @@
 
 #include <ctype.h>
 
-static int hexval(char c)
+int url_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -24,8 +24,8 @@ int url_decode(const char *in, size_t n, char *out, size_t outsz)
 			int hi, lo;
 			if (i + 2 >= n)
 				return -1;
-			hi = hexval(in[i + 1]);
-			lo = hexval(in[i + 2]);
+			hi = url_hex_value(in[i + 1]);
+			lo = url_hex_value(in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (char)(hi * 16 + lo);

@@ -6,6 +6,9 @@
 
 #include <stddef.h>
 
+/* The value of one hex digit, or -1. */
+int url_hex_value(char c);
+
 /* Percent-decodes in[0..n) ('+' stays '+'). Returns the decoded length, or -1 for a bad escape or when
  * out (size outsz, NUL-terminated) is too small. */
 int url_decode(const char *in, size_t n, char *out, size_t outsz);
