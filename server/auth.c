@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "err.h"
 #include "sas.h"
+#include "store_device.h"
 #include "store_policy.h"
 
 #include <pthread.h>
@@ -179,6 +180,68 @@ int auth_check(const char *authorization, size_t len, int need)
 	if ((p.rights & need) != need)
 		return err_set(DH_ERIGHT, "policy '%s' lacks the right this operation needs", p.name);
 	return 0;
+}
+
+/* The resource a device token must cover: "host/devices/id" or "host/devices/id/modules/mid". */
+static void device_resource(const char *device_id, const char *module_id, char *out, size_t n)
+{
+	if (module_id && *module_id)
+		snprintf(out, n, "%s/devices/%s/modules/%s", auth_hostname, device_id, module_id);
+	else
+		snprintf(out, n, "%s/devices/%s", auth_hostname, device_id);
+}
+
+/* Looks the identity up on the calling thread's store; disabled identities are refused like unknown ones. */
+static int enabled_identity(const char *device_id, const char *module_id, store_identity *id)
+{
+	store *s = store_thread();
+	store_identity dev;
+
+	if (!s)
+		return DH_EIO;
+	if (store_device_get(s, device_id, module_id, id, NULL) != 0)
+		return err_set(DH_EUNAUTH, "unknown identity or wrong credentials");
+	/* A module connects only while its device is enabled. */
+	if (module_id && *module_id && (store_device_get(s, device_id, "", &dev, NULL) != 0 || !dev.enabled))
+		return err_set(DH_EUNAUTH, "the device is disabled");
+	if (!id->enabled && !(module_id && *module_id))
+		return err_set(DH_EUNAUTH, "the device is disabled");
+	return 0;
+}
+
+int auth_check_device(const char *authorization, size_t len, const char *device_id, const char *module_id)
+{
+	char resource[600];
+	store_identity id;
+	store_policy p;
+	sas_token t;
+	int64_t now = clock_unix_now();
+	int rc;
+
+	if (!authorization || len == 0)
+		return err_set(DH_EUNAUTH, "the connection has no credentials");
+	if ((rc = sas_parse(authorization, len, &t)) != 0)
+		return rc;
+	if ((rc = enabled_identity(device_id, module_id, &id)) != 0)
+		return rc;
+	if (t.skn[0]) {
+		/* A policy token: scoped to the hub, signed by a policy with DeviceConnect. */
+		if (!sas_scope_covers(t.sr, auth_hostname) || !auth_find(t.skn, &p))
+			return err_set(DH_EUNAUTH, "unknown identity or wrong credentials");
+		if ((rc = sas_verify(&t, p.primary_key, now)) == DH_EUNAUTH)
+			rc = sas_verify(&t, p.secondary_key, now);
+		if (rc == 0 && !(p.rights & AUTH_DEVICE_CONNECT))
+			rc = err_set(DH_ERIGHT, "policy '%s' lacks DeviceConnect", p.name);
+		return rc;
+	}
+	device_resource(device_id, module_id, resource, sizeof(resource));
+	if (!sas_scope_covers(t.sr, resource) || strlen(t.sr) < strlen(auth_hostname) + sizeof("/devices/") - 1)
+		return err_set(DH_EUNAUTH, "the token's resource '%s' does not cover %s", t.sr, resource);
+	if (!id.primary_key[0])
+		return err_set(DH_EUNAUTH, "the identity has no symmetric key");
+	if ((rc = sas_verify(&t, id.primary_key, now)) == DH_EUNAUTH && id.secondary_key[0])
+		rc = sas_verify(&t, id.secondary_key, now);
+	return rc;
 }
 
 char *auth_owner_connection_string(void)

@@ -29,6 +29,12 @@ void auth_shutdown(void);
  * Returns 0, DH_EUNAUTH, DH_EEXPIRED or DH_ERIGHT with a message. Thread-safe. */
 int auth_check(const char *authorization, size_t len, int need);
 
+/* Checks a device's credentials for connecting as device_id (module_id "" for the device itself): a
+ * device-scoped SAS token signed with the identity's primary or secondary key, or a policy token with
+ * DeviceConnect. The identity must exist and be enabled. Returns 0, DH_EUNAUTH, DH_EEXPIRED or
+ * DH_ERIGHT with a message; never says whether the identity exists (both are DH_EUNAUTH). */
+int auth_check_device(const char *authorization, size_t len, const char *device_id, const char *module_id);
+
 /* The owner connection string "HostName=..;SharedAccessKeyName=iothubowner;SharedAccessKey=..".
  * Caller frees. */
 char *auth_owner_connection_string(void);

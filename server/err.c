@@ -44,6 +44,7 @@ static const struct {
 	{DH_ENOMODULE, {404, 404010, "ModuleNotFound"}},
 	{DH_ENOROUTE, {404, 404000, "NotFound"}},
 	{DH_ENOPOLICY, {404, 404000, "NotFound"}},
+	{DH_EOFFLINE, {404, 404103, "DeviceNotOnline"}},
 	{DH_EMETHOD, {405, 405000, "MethodNotAllowed"}},
 	{DH_EEXISTS, {409, 409001, "DeviceAlreadyExists"}},
 	{DH_EMODEXISTS, {409, 409301, "ModuleAlreadyExistsOnDevice"}},
@@ -54,6 +55,7 @@ static const struct {
 	{DH_EIO, {500, 500001, "ServerError"}},
 	{DH_EINTERNAL, {500, 500001, "ServerError"}},
 	{DH_EBUSY, {503, 503000, "ServiceUnavailable"}},
+	{DH_ETIMEOUT, {504, 504101, "GatewayTimeout"}},
 };
 
 err_http_info err_http(int code)

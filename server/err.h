@@ -27,6 +27,7 @@ typedef enum dh_err {
 	DH_ENOMODULE = -31,    /* 404010 ModuleNotFound */
 	DH_ENOROUTE = -32,     /* 404 no such resource */
 	DH_ENOPOLICY = -33,    /* 404 no such shared access policy */
+	DH_EOFFLINE = -34,     /* 404103 DeviceNotOnline */
 	/* 405, 409, 412, 413, 415 */
 	DH_EMETHOD = -40,      /* 405 method not allowed on this path */
 	DH_EEXISTS = -41,      /* 409001 DeviceAlreadyExists */
@@ -38,7 +39,8 @@ typedef enum dh_err {
 	DH_ENOMEM = -50,       /* 500001 ServerError (out of memory) */
 	DH_EIO = -51,          /* 500001 ServerError (storage failed) */
 	DH_EINTERNAL = -52,    /* 500001 ServerError */
-	DH_EBUSY = -53,        /* 503 ServiceUnavailable (database busy beyond its timeout) */
+	DH_EBUSY = -53,        /* 503 ServiceUnavailable (database busy beyond its timeout, shutting down) */
+	DH_ETIMEOUT = -54,     /* 504101 GatewayTimeout (the device did not answer in time) */
 } dh_err;
 
 /* What the REST API answers for an error code. Static storage; never freed. */

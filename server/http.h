@@ -18,6 +18,7 @@ typedef struct http_request {
 	json_t *body;                            /* parsed JSON body for routes that take one, else NULL */
 	const char *if_match;                    /* unquoted; NULL when absent */
 	void *conn;                              /* struct MHD_Connection *, for http_query_arg */
+	void *ctx;                               /* the gate's per-request state, for http_defer */
 } http_request;
 
 typedef struct http_response {
@@ -57,6 +58,15 @@ extern const http_route http_routes[];
 const char *http_query_arg(const http_request *req, const char *name);
 /* A request header, or NULL. */
 const char *http_header(const http_request *req, const char *name);
+
+/* Answers that come later (direct methods wait for a device without holding a worker thread): the
+ * handler calls http_defer, hands the returned handle to whoever will answer, and returns HTTP_DEFERRED.
+ * http_deferred_finish may be called from any thread, exactly once, even before the handler returns:
+ * code 0 with status and body (taken), or an error code whose message is err_message() of the caller. */
+#define HTTP_DEFERRED 1
+typedef struct http_deferred http_deferred;
+http_deferred *http_defer(const http_request *req);
+void http_deferred_finish(http_deferred *d, int code, int status, json_t *body);
 
 typedef struct http_server http_server;
 

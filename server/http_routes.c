@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "embed.h"
 #include "err.h"
+#include "method.h"
 #include "query.h"
 #include "registry.h"
 #include "twin.h"
@@ -114,6 +115,29 @@ static int h_twin_put(const http_request *req, http_response *res)
 	return twin_write(req, res, 1);
 }
 
+/* Completion of a direct method: IoT Hub answers 200 {status, payload} whatever the device's status. */
+static void method_done(void *ctx, int code, int status, json_t *payload)
+{
+	http_deferred *d = ctx;
+
+	if (code) {
+		json_decref(payload);
+		http_deferred_finish(d, code, 0, NULL);
+		return;
+	}
+	http_deferred_finish(d, 0, 200, json_pack("{s:i, s:o}", "status", status, "payload", payload ? payload : json_null()));
+}
+
+static int h_method(const http_request *req, http_response *res)
+{
+	http_deferred *d = http_defer(req);
+	int rc = method_invoke(req->segs[1], req->nsegs == 5 ? req->segs[3] : "", req->body, method_done, d);
+
+	if (rc)
+		http_deferred_finish(d, rc, 0, NULL);
+	return HTTP_DEFERRED;
+}
+
 static int h_query(const http_request *req, http_response *res)
 {
 	const json_t *q = json_object_get(req->body, "query");
@@ -209,6 +233,10 @@ const http_route http_routes[] = {
 	 "Merge-patch tags and desired properties (null deletes)"},
 	{"PUT", "/twins/{}", h_twin_put, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
 	 "Replace tags and desired properties"},
+	{"POST", "/twins/{}/methods", h_method, AUTH_SERVICE_CONNECT, 160 * KB, HTTP_JSON_BODY,
+	 "Invoke a direct method on a connected device and wait for its answer"},
+	{"POST", "/twins/{}/modules/{}/methods", h_method, AUTH_SERVICE_CONNECT, 160 * KB, HTTP_JSON_BODY,
+	 "Invoke a direct method on a module"},
 	{"GET", "/twins/{}/modules/{}", h_twin_get, AUTH_SERVICE_CONNECT, 0, 0, "Get a module twin"},
 	{"PATCH", "/twins/{}/modules/{}", h_twin_patch, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
 	 "Merge-patch a module twin"},

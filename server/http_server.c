@@ -34,6 +34,13 @@ typedef struct http_ctx {
 	size_t limit;
 	int too_big;
 	char seg_store[HTTP_MAX_SEGMENTS][HTTP_SEGMENT_MAX];
+	/* A deferred answer: written by the finishing thread before it resumes the connection. */
+	struct MHD_Connection *conn;
+	int deferred;
+	atomic_int finished;
+	int answer_code;
+	http_response answer;
+	char answer_message[512];
 } http_ctx;
 
 static atomic_ullong http_request_counter;
@@ -117,6 +124,20 @@ static int find_route(const char *method, const http_request *req, const http_ro
 	return err_set(DH_ENOROUTE, "no resource at this path");
 }
 
+/* Direct-method failures: IoT Hub nests its newer envelope, as a string, in Message (reference §1.0). */
+static json_t *method_error_body(int code, const char *now, const char *tracking)
+{
+	err_http_info info = err_http(code);
+	json_t *inner = json_pack("{s:i, s:s, s:s, s:{}, s:s}", "errorCode", info.number, "trackingId", tracking,
+				  "message", *err_message() ? err_message() : info.name, "info", "timestampUtc", now);
+	char *text = json_util_dump(inner);
+	json_t *o = json_pack("{s:s, s:s}", "Message", text, "ExceptionMessage", "");
+
+	free(text);
+	json_decref(inner);
+	return o;
+}
+
 /* IoT Hub's legacy error envelope, the one the SDKs parse (reference §1.0). */
 static json_t *error_body(int code)
 {
@@ -126,10 +147,15 @@ static json_t *error_body(int code)
 	json_t *o;
 
 	clock_iso_now(now);
+	buf_printf(&track, "%016llx", (unsigned long long)atomic_fetch_add(&http_request_counter, 1));
+	if (code == DH_EOFFLINE || code == DH_ETIMEOUT) {
+		o = method_error_body(code, now, buf_cstr(&track));
+		buf_release(&track);
+		return o;
+	}
 	buf_printf(&msg, "ErrorCode:%s;%s", info.name, *err_message() ? err_message() : info.name);
-	buf_printf(&track, "Tracking ID:%016llx-G:0-TimeStamp:%s",
-		   (unsigned long long)atomic_fetch_add(&http_request_counter, 1), now);
-	o = json_pack("{s:s, s:s}", "Message", buf_cstr(&msg), "ExceptionMessage", buf_cstr(&track));
+	buf_printf(&track, "-G:0-TimeStamp:%s", now);
+	o = json_pack("{s:s, s:s+}", "Message", buf_cstr(&msg), "ExceptionMessage", "Tracking ID:", buf_cstr(&track));
 	buf_release(&msg);
 	buf_release(&track);
 	return o;
@@ -222,6 +248,7 @@ static int dispatch(struct MHD_Connection *c, const char *url, const char *metho
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.conn = c;
+	req.ctx = ctx;
 	if ((rc = split_path(url, ctx, &req)) != 0 || (rc = find_route(method, &req, &route)) != 0)
 		return rc;
 	if (!(route->flags & HTTP_PUBLIC)) {
@@ -254,6 +281,42 @@ static size_t largest_limit(void)
 	return cached;
 }
 
+http_deferred *http_defer(const http_request *req)
+{
+	http_ctx *ctx = req->ctx;
+
+	ctx->conn = (struct MHD_Connection *)req->conn;
+	ctx->deferred = 1;
+	MHD_suspend_connection(ctx->conn);
+	return (http_deferred *)ctx;
+}
+
+void http_deferred_finish(http_deferred *d, int code, int status, json_t *body)
+{
+	http_ctx *ctx = (http_ctx *)d;
+
+	ctx->answer_code = code;
+	ctx->answer.status = status;
+	ctx->answer.body = body;
+	snprintf(ctx->answer_message, sizeof(ctx->answer_message), "%s", code ? err_message() : "");
+	atomic_store(&ctx->finished, 1);
+	MHD_resume_connection(ctx->conn);
+}
+
+/* The access handler's call after a resume: sends what http_deferred_finish left. */
+static enum MHD_Result answer_deferred(struct MHD_Connection *c, http_ctx *ctx)
+{
+	enum MHD_Result ok;
+
+	if (!atomic_load(&ctx->finished))
+		return MHD_YES; /* woken before the answer: wait for it */
+	err_set(ctx->answer_code, "%s", ctx->answer_message);
+	ok = send_response(c, &ctx->answer, ctx->answer_code);
+	json_decref(ctx->answer.body);
+	ctx->answer.body = NULL;
+	return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
@@ -277,9 +340,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (ctx->deferred)
+		return answer_deferred(c, ctx);
 	memset(&res, 0, sizeof(res));
 	err_clear();
 	rc = dispatch(c, url, method, ctx, &res);
+	if (rc == HTTP_DEFERRED) {
+		json_decref(res.body);
+		return MHD_YES;
+	}
 	if (rc && rc != DH_EBULK)
 		log_debug("http: %s %s -> %d %s", method, url, err_http(rc).status, err_message());
 	/* A bulk call with failed entries answers 400 with the per-device errors the handler built. */
@@ -324,7 +393,8 @@ int http_server_start(const char *addr, int port, int nthreads, http_server **ou
 		return err_set(DH_EINVAL, "http-addr '%s' is not an IPv4 address", addr);
 	srv = xcalloc(1, sizeof(*srv));
 	srv->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO, (uint16_t)port,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+			MHD_ALLOW_SUSPEND_RESUME, (uint16_t)port,
 		NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)nthreads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,

@@ -15,6 +15,8 @@
 #include "http.h"
 #include "json_util.h"
 #include "log.h"
+#include "method.h"
+#include "session.h"
 #include "store.h"
 #include "store_index.h"
 
@@ -33,8 +35,8 @@ static int make_data_dir(const char *dir)
 }
 
 /* Store, indexes and policies. OUT: *first_start when the policies were made now. Subcommands leave the
- * indexes alone: they run beside a server whose --index settings they do not know. */
-static int open_state(const config *cfg, int sync_indexes, int *first_start)
+ * indexes and the connection states alone: they run beside a server whose settings they do not know. */
+static int open_state(const config *cfg, int serving, int *first_start)
 {
 	buf path = BUF_INIT;
 	int rc;
@@ -44,9 +46,11 @@ static int open_state(const config *cfg, int sync_indexes, int *first_start)
 	buf_printf(&path, "%s/devicehub.db", cfg->data_dir);
 	if ((rc = store_global_init(buf_cstr(&path))) != 0)
 		goto out;
-	if (sync_indexes && (rc = store_index_sync(store_thread(), cfg->indexes, cfg->nindexes)) != 0)
+	if (serving && (rc = store_index_sync(store_thread(), cfg->indexes, cfg->nindexes)) != 0)
 		goto out;
-	rc = auth_init(cfg->hostname, cfg->owner_key, first_start);
+	if ((rc = auth_init(cfg->hostname, cfg->owner_key, first_start)) != 0)
+		goto out;
+	rc = serving ? session_init() : 0;
 out:
 	buf_release(&path);
 	return rc;
@@ -119,7 +123,8 @@ int main(int argc, char **argv)
 		print_owner("", mode);
 		goto out;
 	}
-	if ((rc = http_server_start(cfg.http_addr, cfg.http_port, cfg.http_threads, &http)) != 0) {
+	if ((rc = method_init()) != 0 ||
+	    (rc = http_server_start(cfg.http_addr, cfg.http_port, cfg.http_threads, &http)) != 0) {
 		log_error("cannot start: %s", err_message());
 		goto out;
 	}
@@ -129,7 +134,11 @@ int main(int argc, char **argv)
 		print_owner("First start: the owner connection string (shown once; keep it safe):\n  ", mode);
 	wait_for_stop(&stop);
 out:
+	/* Waiting method calls are answered first, so no HTTP request stays suspended at the stop. */
+	method_shutdown();
 	http_server_stop(http);
+	if (mode == RUN_SERVE)
+		session_shutdown();
 	auth_shutdown();
 	store_global_shutdown();
 	config_release(&cfg);

@@ -11,6 +11,7 @@
 #include "json_util.h"
 #include "store.h"
 #include "registry_int.h"
+#include "session.h"
 #include "twin.h"
 
 #include <ctype.h>
@@ -196,6 +197,10 @@ static int parse_identity(const json_t *body, store_identity *id, const char *no
 			return err_set(DH_EINVAL, "capabilities.iotEdge must be true or false");
 		id->iot_edge = json_is_true(edge);
 	}
+	/* Replacing an identity without naming its authentication keeps its keys: disabling a device must
+	 * not silently hand it new ones. Explicitly empty keys are still regenerated. */
+	if (id->row && !json_object_get(body, "authentication"))
+		return 0;
 	return parse_auth(json_object_get(body, "authentication"), id);
 }
 
@@ -243,13 +248,24 @@ static int etag_matches(int64_t counter, const char *if_match)
 	return !if_match || strcmp(if_match, "*") == 0 || strcmp(if_match, twin_identity_etag_text(counter, etag)) == 0;
 }
 
+/* 1 when the change must end the identity's live connection: disabled, or a key it may hold is gone. */
+static int revokes(const store_identity *before, const store_identity *after)
+{
+	return (before->enabled && !after->enabled) || strcmp(before->primary_key, after->primary_key) ||
+	       strcmp(before->secondary_key, after->secondary_key) ||
+	       strcmp(before->primary_thumbprint, after->primary_thumbprint) ||
+	       strcmp(before->secondary_thumbprint, after->secondary_thumbprint);
+}
+
 int registry__put_locked(store *s, const char *device_id, const char *module_id, const json_t *body,
-			 const char *if_match, int upsert, store_identity *id, int *created)
+			 const char *if_match, int upsert, store_identity *id, int *created, int *revoke)
 {
 	char now[CLOCK_ISO_LEN];
 	store_twin tw = {0};
+	store_identity before;
 	int rc;
 
+	*revoke = 0;
 	clock_iso_now(now);
 	rc = store_device_get(s, device_id, module_id, id, NULL);
 	if (rc == 0 && !if_match && !upsert)
@@ -274,8 +290,10 @@ int registry__put_locked(store *s, const char *device_id, const char *module_id,
 		return rc;
 	if (!upsert && !etag_matches(id->etag, if_match))
 		return err_set(DH_EETAG, "etag mismatch: the identity changed since it was read");
+	before = *id;
 	if ((rc = parse_identity(body, id, now)) != 0)
 		return rc;
+	*revoke = revokes(&before, id);
 	id->etag++;
 	return store_device_update_identity(s, id);
 }
@@ -285,7 +303,7 @@ int registry_put(const char *device_id, const char *module_id, const json_t *bod
 {
 	store *s = store_thread();
 	store_identity id;
-	int rc;
+	int revoke = 0, rc;
 
 	*out = NULL;
 	*created = 0;
@@ -295,11 +313,15 @@ int registry_put(const char *device_id, const char *module_id, const json_t *bod
 		return rc;
 	if ((rc = store_begin_write(s)) != 0)
 		return rc;
-	if ((rc = registry__put_locked(s, device_id, module_id, body, if_match, 0, &id, created)) != 0 ||
+	if ((rc = registry__put_locked(s, device_id, module_id, body, if_match, 0, &id, created, &revoke)) != 0 ||
 	    (rc = store_commit(s)) != 0) {
 		store_rollback(s);
 		return rc;
 	}
+	/* After the commit, so a reconnect already sees the new state. Disabling a device ends its modules'
+	 * connections too. */
+	if (revoke)
+		session_kick(device_id, *module_id ? module_id : NULL, SESSION_CLOSE_REVOKED, "credentials revoked");
 	*out = registry_render(&id);
 	return 0;
 }
@@ -340,9 +362,12 @@ int registry_delete(const char *device_id, const char *module_id, const char *if
 		return DH_EIO;
 	if ((rc = store_begin_write(s)) != 0)
 		return rc;
-	if ((rc = registry__delete_locked(s, device_id, module_id, if_match)) != 0 || (rc = store_commit(s)) != 0)
+	if ((rc = registry__delete_locked(s, device_id, module_id, if_match)) != 0 || (rc = store_commit(s)) != 0) {
 		store_rollback(s);
-	return rc;
+		return rc;
+	}
+	session_kick(device_id, module_id && *module_id ? module_id : NULL, SESSION_CLOSE_REVOKED, "identity deleted");
+	return 0;
 }
 
 static int append_identity(const store_identity *id, void *ctx)
@@ -410,11 +435,9 @@ int registry_stats_devices(json_t **out)
 	return rc;
 }
 
+/* Connected identities come from the live sessions, not the table: exact, and no scan. */
 int registry_stats_service(json_t **out)
 {
-	store_device_counts c;
-	int rc = counts(&c);
-
-	*out = rc ? NULL : json_pack("{s:I}", "connectedDeviceCount", (json_int_t)c.connected);
-	return rc;
+	*out = json_pack("{s:I}", "connectedDeviceCount", (json_int_t)session_connected_count());
+	return 0;
 }

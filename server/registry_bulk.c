@@ -8,6 +8,7 @@
 #include "err.h"
 #include "json_util.h"
 #include "registry_int.h"
+#include "session.h"
 #include "twin.h"
 
 #include <stdio.h>
@@ -94,25 +95,28 @@ out:
 	return rc;
 }
 
-/* Runs one entry inside the caller's transaction. */
-static int bulk_entry(store *s, const json_t *e, bulk_mode mode, const char *device_id)
+/* Runs one entry inside the caller's transaction. OUT: *revoke when the device's connection must end. */
+static int bulk_entry(store *s, const json_t *e, bulk_mode mode, const char *device_id, int *revoke)
 {
 	store_identity id;
 	int created, rc;
 
+	*revoke = 0;
 	switch (mode) {
 	case BULK_CREATE:
-		rc = registry__put_locked(s, device_id, "", e, NULL, 0, &id, &created);
+		rc = registry__put_locked(s, device_id, "", e, NULL, 0, &id, &created, revoke);
 		return rc ? rc : bulk_twin(s, device_id, e, NULL);
 	case BULK_UPDATE:
-		rc = registry__put_locked(s, device_id, "", e, NULL, 1, &id, &created);
+		rc = registry__put_locked(s, device_id, "", e, NULL, 1, &id, &created, revoke);
 		return rc ? rc : bulk_twin(s, device_id, e, NULL);
 	case BULK_UPDATE_IF_MATCH:
-		rc = registry__put_locked(s, device_id, "", e, entry_etag(e, "eTag", "etag"), 0, &id, &created);
+		rc = registry__put_locked(s, device_id, "", e, entry_etag(e, "eTag", "etag"), 0, &id, &created, revoke);
 		return rc ? rc : bulk_twin(s, device_id, e, NULL);
 	case BULK_DELETE:
+		*revoke = 1;
 		return registry__delete_locked(s, device_id, "", NULL);
 	case BULK_DELETE_IF_MATCH:
+		*revoke = 1;
 		return registry__delete_locked(s, device_id, "", entry_etag(e, "eTag", "etag"));
 	case BULK_UPDATE_TWIN:
 		return bulk_twin(s, device_id, e, NULL);
@@ -159,8 +163,8 @@ static int bulk_validate(const json_t *body)
 	return rc;
 }
 
-/* Runs every entry in its savepoint, collecting errors. */
-static void bulk_run(store *s, const json_t *body, json_t *errors)
+/* Runs every entry in its savepoint, collecting errors and the devices whose connections must end. */
+static void bulk_run(store *s, const json_t *body, json_t *errors, json_t *revoked)
 {
 	size_t i;
 	json_t *e;
@@ -169,11 +173,14 @@ static void bulk_run(store *s, const json_t *body, json_t *errors)
 		const char *id = entry_id(e);
 		const char *mode_name = json_util_str(e, "importMode");
 		bulk_mode mode = BULK_UPDATE;
+		int revoke = 0;
 		int rc = mode_name ? bulk_mode_parse(mode_name, &mode) : 0;
 		if (rc == 0)
 			rc = registry__check_ids(id, "");
 		if (rc == 0 && (rc = store_savepoint(s)) == 0) {
-			rc = bulk_entry(s, e, mode, id);
+			rc = bulk_entry(s, e, mode, id, &revoke);
+			if (rc == 0 && revoke)
+				json_array_append_new(revoked, json_string(id));
 			if (rc)
 				store_savepoint_rollback(s);
 			else
@@ -187,7 +194,8 @@ static void bulk_run(store *s, const json_t *body, json_t *errors)
 int registry_bulk(const json_t *body, json_t **out)
 {
 	store *s = store_thread();
-	json_t *errors;
+	json_t *errors, *revoked, *v;
+	size_t i;
 	int rc;
 
 	*out = NULL;
@@ -196,8 +204,15 @@ int registry_bulk(const json_t *body, json_t **out)
 	if ((rc = bulk_validate(body)) != 0 || (rc = store_begin_write(s)) != 0)
 		return rc;
 	errors = json_array();
-	bulk_run(s, body, errors);
-	if ((rc = store_commit(s)) != 0) {
+	revoked = json_array();
+	bulk_run(s, body, errors, revoked);
+	rc = store_commit(s);
+	json_array_foreach(revoked, i, v) {
+		if (rc == 0)
+			session_kick(json_string_value(v), NULL, SESSION_CLOSE_REVOKED, "credentials revoked");
+	}
+	json_decref(revoked);
+	if (rc) {
 		json_decref(errors);
 		return rc;
 	}

@@ -292,3 +292,51 @@ int store_device_counts_get(store *s, store_device_counts *out)
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : store_fail(s, "counting identities");
 }
+
+/* Runs one cached UPDATE binding device_id, module_id and then up to two texts. */
+static int update_conn(store *s, const char *sql, const char *device_id, const char *module_id, const char *a,
+		       const char *b, const char *what)
+{
+	sqlite3_stmt *st = store_stmt(s, sql);
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, module_id ? module_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(st, 4, b, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, what);
+}
+
+int store_device_set_connected(store *s, const char *device_id, const char *module_id, int connected,
+			       const char *now)
+{
+	return update_conn(s,
+			   "UPDATE identities SET connection_state = ?3, connection_state_updated_time = ?4,"
+			   " last_activity_time = ?4 WHERE device_id = ?1 AND module_id = ?2",
+			   device_id, module_id, connected ? "Connected" : "Disconnected", now,
+			   "recording a connection");
+}
+
+int store_device_set_activity(store *s, const char *device_id, const char *module_id, const char *now)
+{
+	return update_conn(s, "UPDATE identities SET last_activity_time = ?3 WHERE device_id = ?1 AND module_id = ?2",
+			   device_id, module_id, now, NULL, "recording activity");
+}
+
+int store_device_reset_connections(store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "UPDATE identities SET connection_state = 'Disconnected'"
+					 " WHERE connection_state = 'Connected'");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, "resetting connection states");
+}

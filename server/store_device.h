@@ -93,6 +93,14 @@ int store_device_delete(store *s, const char *device_id, const char *module_id);
 typedef int (*store_device_fn)(const store_identity *id, void *ctx);
 int store_device_list(store *s, const char *device_id, int top, store_device_fn fn, void *ctx);
 
+/* Connection bookkeeping written by the device channel: connectionState with its time, and
+ * lastActivityTime. Missing identities are not an error (the identity may have been deleted since). */
+int store_device_set_connected(store *s, const char *device_id, const char *module_id, int connected,
+			       const char *now);
+int store_device_set_activity(store *s, const char *device_id, const char *module_id, const char *now);
+/* At start-up nothing is connected, whatever the last run left behind. */
+int store_device_reset_connections(store *s);
+
 typedef struct store_device_counts {
 	int64_t total, enabled, disabled, connected;
 } store_device_counts;

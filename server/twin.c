@@ -17,6 +17,8 @@
  */
 #include "twin.h"
 
+#include "session.h"
+
 #include "clock.h"
 #include "err.h"
 #include "json_util.h"
@@ -599,6 +601,7 @@ int twin_update(const char *device_id, const char *module_id, const json_t *body
 	store *s = store_thread();
 	store_identity id;
 	store_twin tw = {0};
+	int64_t desired_before;
 	char now[CLOCK_ISO_LEN];
 	const char *mid = module_or_device(module_id);
 	int rc;
@@ -610,6 +613,7 @@ int twin_update(const char *device_id, const char *module_id, const json_t *body
 		goto cleanup;
 	if ((rc = twin_read_for_write(s, device_id, mid, if_match, &id, &tw)) != 0)
 		goto cleanup;
+	desired_before = tw.desired_version;
 	clock_iso_now(now);
 	rc = replace ? twin_apply_replace(&tw, body, now) : twin_apply_patch(&tw, body, now);
 	if (rc != 0)
@@ -618,10 +622,52 @@ int twin_update(const char *device_id, const char *module_id, const json_t *body
 		goto cleanup;
 	if ((rc = store_commit(s)) != 0)
 		goto cleanup;
+	/* A connected device hears of the change once it is durable: the service's patch, or for a replace
+	 * the whole section (reference §3: "the service's patch plus $version"). */
+	if (tw.desired_version != desired_before)
+		session_push_desired(device_id, mid,
+				     replace ? tw.desired : json_object_get(json_object_get(body, "properties"), "desired"),
+				     tw.desired_version);
 	*out = twin_render(&id, &tw);
 cleanup:
 	if (rc != 0)
 		store_rollback(s);
+	store_twin_release(&tw);
+	return rc;
+}
+
+/* A section's values with its $version, without $metadata: what a device reads. */
+static json_t *section_for_device(const json_t *values, int64_t version)
+{
+	json_t *o = json_deep_copy(values);
+
+	json_object_set_new(o, "$version", json_integer(version));
+	return o;
+}
+
+int twin_get_properties(const char *device_id, const char *module_id, int64_t if_newer_than, json_t **out,
+			int64_t *desired_version, int64_t *reported_version)
+{
+	store *s = store_thread();
+	store_identity id;
+	store_twin tw = {0};
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return DH_EIO;
+	if ((rc = store_begin_read(s)) != 0)
+		return rc;
+	rc = store_device_get(s, device_id, module_or_device(module_id), &id, &tw);
+	store_rollback(s); /* read-only */
+	if (rc != 0)
+		goto cleanup;
+	*desired_version = tw.desired_version;
+	*reported_version = tw.reported_version;
+	if (tw.desired_version > if_newer_than)
+		*out = json_pack("{s:o, s:o}", "desired", section_for_device(tw.desired, tw.desired_version),
+				 "reported", section_for_device(tw.reported, tw.reported_version));
+cleanup:
 	store_twin_release(&tw);
 	return rc;
 }

@@ -58,6 +58,12 @@ char *twin_identity_etag_text(int64_t counter, char out[32]);
 int twin_get(const char *device_id, const char *module_id, json_t **out);
 int twin_update(const char *device_id, const char *module_id, const json_t *body, int replace,
 		const char *if_match, json_t **out);
+/* The device channel's read: {"desired":{..,"$version":n},"reported":{..,"$version":m}} without tags
+ * or $metadata (reference §3). When the desired $version is <= if_newer_than (pass -1 for always),
+ * *out is NULL and *desired_version still says the current version. OUT: *out (new reference),
+ * *desired_version, *reported_version. */
+int twin_get_properties(const char *device_id, const char *module_id, int64_t if_newer_than, json_t **out,
+			int64_t *desired_version, int64_t *reported_version);
 /* The device channel's write: merges patch into reported. OUT *reported_version. */
 int twin_update_reported(const char *device_id, const char *module_id, const json_t *patch,
 			 int64_t *reported_version);
