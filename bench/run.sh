@@ -36,7 +36,8 @@ done
 [ -x "$BIN" ] || { echo "bench: no devicehubd at $BIN (make build first)" >&2; exit 2; }
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/devicehub-bench.XXXXXX")
+# Not devicehub-*: test clean-ups sweep that prefix from /tmp.
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dh-bench.XXXXXX")
 server_pid=
 
 cleanup() {
@@ -168,8 +169,8 @@ report() {
 		printf "| `PATCH /twins/{id}` (wrk -t%d -c%d, %d s) | %s req/s (p50 %s ms, p99 %s ms) | json_set update %s/s (1 per tx) | %.2f× | 25k/s | ≥5k/s: %s |\n", \
 			wt, wc, secs, k(pat), v["patch_p50_ms"], v["patch_p99_ms"], k(up), pat / up, yes(pat >= 5000 && v["patch_non2xx"] == 0)
 		c = v["count_ms"]; ci = v["count_index_ms"]
-		printf "| query `COUNT() WHERE tags.region = '\''r3'\''` (indexed; median of %d) | %.1f ms | %.1f ms with the index (%.0f ms full scan) | %.1f× the time | 14.6 ms (966 ms scan) | ≤20 ms: %s |\n", \
-			qruns, c, ci, v["count_scan_ms"], c / ci, yes(c <= 20)
+		printf "| query `COUNT() WHERE tags.region = '\''r3'\''` (indexed; median of %d) | %.1f ms | %.1f ms with the (expr, module_id) index (%.1f ms with an (expr) index, %.0f ms full scan) | %.2f× the time | 14.6 ms (966 ms scan) | ≤20 ms: %s |\n", \
+			qruns, c, ci, v["count_index1_ms"], v["count_scan_ms"], c / ci, yes(c <= 20)
 		g = v["group_ms"]; gi = v["group_ms_raw"]
 		printf "| query `tags.floor, COUNT() GROUP BY tags.floor` (no index; median of %d) | %.0f ms | %.0f ms | %.2f× the time | 2.0–2.6 s | ≤2 s: %s |\n", \
 			qruns, g, gi, g / gi, yes(g <= 2000)
