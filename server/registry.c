@@ -258,8 +258,9 @@ static int revokes(const store_identity *before, const store_identity *after)
 }
 
 int registry__put_locked(store *s, const char *device_id, const char *module_id, const json_t *body,
-			 const char *if_match, int upsert, store_identity *id, int *created, int *revoke)
+			 const char *if_match, int flags, store_identity *id, int *created, int *revoke)
 {
+	int upsert = flags & REGISTRY_UPSERT;
 	char now[CLOCK_ISO_LEN];
 	store_twin tw = {0};
 	store_identity before;
@@ -281,6 +282,10 @@ int registry__put_locked(store *s, const char *device_id, const char *module_id,
 		if ((rc = parse_identity(body, id, now)) != 0)
 			return rc;
 		twin_init(&tw, now);
+		if ((flags & REGISTRY_BULK_TWIN) && (rc = registry__twin_from_entry(&tw, body, now)) != 0) {
+			store_twin_release(&tw);
+			return rc;
+		}
 		rc = store_device_insert(s, id, &tw);
 		store_twin_release(&tw);
 		*created = rc == 0;

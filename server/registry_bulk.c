@@ -62,18 +62,34 @@ static const char *entry_etag(const json_t *e, const char *key_a, const char *ke
 	return t && *t ? t : "*";
 }
 
-/* Merges the entry's tags / desired / reported into the stored twin, when it carries any. */
-static int bulk_twin(store *s, const char *device_id, const json_t *e, const char *if_match)
+int registry__twin_from_entry(store_twin *tw, const json_t *e, const char *now)
 {
 	const json_t *props = json_object_get(e, "properties");
 	const json_t *reported = json_object_get(props, "reported");
-	char now[CLOCK_ISO_LEN], etag[32];
-	store_identity id;
-	store_twin tw = {0};
 	json_t *patch;
 	int rc;
 
 	if (!json_object_get(e, "tags") && !json_object_get(props, "desired") && !reported)
+		return 0;
+	patch = json_pack("{s:O*, s:{s:O*}}", "tags", json_object_get(e, "tags"), "properties", "desired",
+			  json_object_get(props, "desired"));
+	rc = twin_apply_patch(tw, patch, now);
+	json_decref(patch);
+	if (rc == 0 && json_is_object(reported) && json_object_size(reported))
+		rc = twin_apply_reported(tw, reported, now);
+	return rc;
+}
+
+/* Merges the entry's tags / desired / reported into the stored twin of an existing device. */
+static int bulk_twin(store *s, const char *device_id, const json_t *e, const char *if_match)
+{
+	const json_t *props = json_object_get(e, "properties");
+	char now[CLOCK_ISO_LEN], etag[32];
+	store_identity id;
+	store_twin tw = {0};
+	int rc;
+
+	if (!json_object_get(e, "tags") && !json_object_get(props, "desired") && !json_object_get(props, "reported"))
 		return 0;
 	if ((rc = store_device_get(s, device_id, "", &id, &tw)) != 0)
 		return rc;
@@ -82,13 +98,7 @@ static int bulk_twin(store *s, const char *device_id, const json_t *e, const cha
 		rc = err_set(DH_EETAG, "twin etag mismatch");
 		goto out;
 	}
-	patch = json_pack("{s:O*, s:{s:O*}}", "tags", json_object_get(e, "tags"), "properties", "desired",
-			  json_object_get(props, "desired"));
-	rc = twin_apply_patch(&tw, patch, now);
-	json_decref(patch);
-	if (rc == 0 && json_is_object(reported) && json_object_size(reported))
-		rc = twin_apply_reported(&tw, reported, now);
-	if (rc == 0)
+	if ((rc = registry__twin_from_entry(&tw, e, now)) == 0)
 		rc = store_device_update_twin(s, device_id, "", &tw);
 out:
 	store_twin_release(&tw);
@@ -103,15 +113,16 @@ static int bulk_entry(store *s, const json_t *e, bulk_mode mode, const char *dev
 
 	*revoke = 0;
 	switch (mode) {
+	/* A created device got the entry's twin with its insert; a replaced one gets it now. */
 	case BULK_CREATE:
-		rc = registry__put_locked(s, device_id, "", e, NULL, 0, &id, &created, revoke);
-		return rc ? rc : bulk_twin(s, device_id, e, NULL);
+		return registry__put_locked(s, device_id, "", e, NULL, REGISTRY_BULK_TWIN, &id, &created, revoke);
 	case BULK_UPDATE:
-		rc = registry__put_locked(s, device_id, "", e, NULL, 1, &id, &created, revoke);
-		return rc ? rc : bulk_twin(s, device_id, e, NULL);
+		rc = registry__put_locked(s, device_id, "", e, NULL, REGISTRY_UPSERT | REGISTRY_BULK_TWIN, &id, &created, revoke);
+		return rc || created ? rc : bulk_twin(s, device_id, e, NULL);
 	case BULK_UPDATE_IF_MATCH:
-		rc = registry__put_locked(s, device_id, "", e, entry_etag(e, "eTag", "etag"), 0, &id, &created, revoke);
-		return rc ? rc : bulk_twin(s, device_id, e, NULL);
+		rc = registry__put_locked(s, device_id, "", e, entry_etag(e, "eTag", "etag"), REGISTRY_BULK_TWIN, &id,
+					  &created, revoke);
+		return rc || created ? rc : bulk_twin(s, device_id, e, NULL);
 	case BULK_DELETE:
 		*revoke = 1;
 		return registry__delete_locked(s, device_id, "", NULL);

@@ -7,11 +7,18 @@
 
 #include <jansson.h>
 
-/* Create (if_match NULL) or replace inside the caller's transaction; upsert creates when absent and
- * replaces unconditionally when present. OUT: *id, *created, *revoke (the change must end the identity's
+/* flags for registry__put_locked */
+#define REGISTRY_UPSERT 1      /* create when absent, replace unconditionally when present */
+#define REGISTRY_BULK_TWIN 2   /* a new device takes the body's tags/properties (bulk entries) */
+
+/* Create (if_match NULL) or replace inside the caller's transaction, as flags say. OUT: *id, *created, *revoke (the change must end the identity's
  * live connection once committed: disabled or credentials changed). */
 int registry__put_locked(store *s, const char *device_id, const char *module_id, const json_t *body,
-			 const char *if_match, int upsert, store_identity *id, int *created, int *revoke);
+			 const char *if_match, int flags, store_identity *id, int *created, int *revoke);
+
+/* Applies a bulk entry's tags, properties.desired and properties.reported to tw in memory (so a new
+ * device is written once, not inserted and then rewritten). 0 when the entry carries none. */
+int registry__twin_from_entry(store_twin *tw, const json_t *entry, const char *now);
 int registry__delete_locked(store *s, const char *device_id, const char *module_id, const char *if_match);
 int registry__check_ids(const char *device_id, const char *module_id);
 
