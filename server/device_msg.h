@@ -29,12 +29,12 @@ typedef enum device_msg_type {
 /* One parsed frame. Every json_t member but root is borrowed from root. */
 typedef struct device_msg {
 	device_msg_type type;
-	json_t *root;            /* owned: the whole frame */
-	const json_t *rid;       /* a string or an integer; NULL when absent or not usable */
-	int64_t if_newer_than;   /* twin.get: the desired version the device has, -1 when absent */
-	const json_t *body;      /* reported.patch: the merge patch (an object) */
-	int status;              /* method.response: the device's status */
-	const json_t *payload;   /* method.response: any JSON (json null when absent) */
+	json_t *root;          /* owned: the whole frame */
+	const json_t *rid;     /* a string or an integer; NULL when absent or not usable */
+	int64_t if_newer_than; /* twin.get: the desired version the device has, -1 when absent */
+	const json_t *body;    /* reported.patch: the merge patch (an object) */
+	int status;            /* method.response: the device's status */
+	const json_t *payload; /* method.response: any JSON (json null when absent) */
 } device_msg;
 
 /* The name of a type on the wire ("twin.get", ...). Static storage. */

@@ -19,6 +19,7 @@
 #include "session.h"
 #include "store.h"
 #include "store_index.h"
+#include "ws_device.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
 {
 	config cfg;
 	http_server *http = NULL;
+	ws_device *devices = NULL;
 	sigset_t stop;
 	int first_start = 0, rc;
 	run_mode mode = take_subcommand(&argc, &argv);
@@ -124,21 +126,24 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((rc = method_init()) != 0 ||
-	    (rc = http_server_start(cfg.http_addr, cfg.http_port, cfg.http_threads, &http)) != 0) {
+	    (rc = http_server_start(cfg.http_addr, cfg.http_port, cfg.http_threads, &http)) != 0 ||
+	    (rc = ws_device_start(cfg.device_addr, cfg.device_port, &devices)) != 0) {
 		log_error("cannot start: %s", err_message());
 		goto out;
 	}
-	log_info("devicehubd listening: REST API and dashboard on http://%s:%d/ (hostname %s)", cfg.http_addr,
-		 cfg.http_port, cfg.hostname);
+	log_info("devicehubd listening: REST API and dashboard on http://%s:%d/, devices on ws://%s:%d/ (hostname %s)",
+		 cfg.http_addr, cfg.http_port, cfg.device_addr, cfg.device_port, cfg.hostname);
 	if (first_start)
 		print_owner("First start: the owner connection string (shown once; keep it safe):\n  ", mode);
 	wait_for_stop(&stop);
 out:
-	/* Waiting method calls are answered first, so no HTTP request stays suspended at the stop. */
+	/* Waiting method calls are answered first, so no HTTP request stays suspended at the stop; sessions
+	 * are closed (1000) before their edge goes, and nothing calls the edge after ws_device_stop. */
 	method_shutdown();
 	http_server_stop(http);
 	if (mode == RUN_SERVE)
 		session_shutdown();
+	ws_device_stop(devices);
 	auth_shutdown();
 	store_global_shutdown();
 	config_release(&cfg);

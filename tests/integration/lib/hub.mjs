@@ -37,23 +37,29 @@ export function sasToken(resource, keyB64, policy, ttl = 3600) {
 }
 
 export class Hub {
-  constructor({ dataDir, port, args = [], keepData = false } = {}) {
+  constructor({ dataDir, port, devicePort, args = [], keepData = false } = {}) {
     this.dataDir = dataDir || mkdtempSync(join(tmpdir(), 'devicehub-test-'));
     this.ownsData = !dataDir && !keepData;
     this.port = port;
+    this.devicePort = devicePort;
     this.args = args;
     this.output = '';
   }
 
   async start() {
     this.port ||= await freePort();
+    // The device channel (WebSocket) listens on loopback too, on its own free port: test files run in
+    // parallel and must not meet on the default 8081.
+    this.devicePort ||= await freePort();
     this.proc = spawn(BIN, ['--data-dir', this.dataDir, '--http-addr', '127.0.0.1', '--http-port', String(this.port),
+      '--device-addr', '127.0.0.1', '--device-port', String(this.devicePort),
       '--hostname', 'testhub.local', ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (d) => { this.output += d; });
     this.proc.stderr.on('data', (d) => { this.output += d; });
     // 'close' rather than 'exit': it fires after the output pipes drained, so sanitizer reports are in.
     this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal })));
     this.base = `http://127.0.0.1:${this.port}`;
+    this.deviceUrl = `ws://127.0.0.1:${this.devicePort}`;
     for (let i = 0; i < 200; i++) {
       if (this.proc.exitCode !== null) throw new Error(`devicehubd exited: ${this.output}`);
       try {

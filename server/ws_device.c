@@ -1,0 +1,757 @@
+/*
+ * ws_device: the `devicehub.v1` WebSocket edge on libwebsockets.
+ *
+ * Threads: lws is not thread-safe, so one service thread owns the context and every wsi. The domain
+ * reaches a connection through session_ops from any thread: the op encodes the message there, appends it
+ * to the edge's locked inbox and wakes the service thread (lws_cancel_service), which moves it to the
+ * connection's outbound queue in LWS_CALLBACK_EVENT_WAIT_CANCELLED, found by its 64-bit conn id. A late
+ * message for a closed connection finds no id and is dropped.
+ *
+ * Lifetimes: lws allocates and frees each connection's ws_conn (per-session data). We never close a
+ * connection from outside its callbacks: closing marks it (close_code) and asks for a writeable callback,
+ * where lws_close_reason() plus returning -1 lets lws free it after the callback returns.
+ * LWS_CALLBACK_CLOSED is the one point that forgets a connection (map, session, queues).
+ */
+#include "ws_device.h"
+
+#include "auth.h"
+#include "buf.h"
+#include "device_msg.h"
+#include "err.h"
+#include "log.h"
+#include "method.h"
+#include "registry.h"
+#include "session.h"
+#include "twin.h"
+
+#include <arpa/inet.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define FRAME_MAX (256 * 1024)     /* bigger messages close with 1009 */
+#define OUTBOUND_MAX (1024 * 1024) /* a device that does not read this much is dropped (1008) */
+#define RX_CHUNK 4096              /* lws's per-connection receive buffer */
+#define PING_SECS 30               /* silence before the server pings */
+#define HANGUP_SECS 90             /* silence (no frame, no pong) before 4008 */
+#define CLOSE_SEND_SECS 5          /* a close that cannot be written in this time becomes a hangup */
+#define STOP_GRACE_MS 2000
+#define AUTH_TEXT_MAX 2048
+#define URI_MAX 1024
+#define CLOSE_REASON_MAX 64
+
+/* One message (or close request) on its way to a connection. frame holds LWS_PRE bytes of headroom and
+ * then the text; for a close request, the reason. */
+typedef struct outmsg {
+	struct outmsg *next;
+	uint64_t conn;
+	int close_code;
+	buf frame;
+} outmsg;
+
+/* Per-connection state: lws's per-session data, zeroed by lws; id 0 means not (or no longer) live. */
+typedef struct ws_conn {
+	struct lws *wsi;
+	uint64_t id;
+	struct ws_conn *map_next;
+	outmsg *out_head, *out_tail;
+	size_t out_bytes;
+	buf rx;              /* a fragmented message being assembled; unallocated otherwise */
+	int64_t last_rx_ms;  /* monotonic; frames and pongs */
+	int close_code;      /* nonzero: close at the next writeable callback */
+	unsigned opened : 1; /* session_open succeeded: session_closed is owed */
+	unsigned ping_due : 1;
+	char close_reason[CLOSE_REASON_MAX];
+	char device_id[129];
+	char module_id[129];
+} ws_conn;
+
+struct ws_device {
+	struct lws_context *context;
+	pthread_t thread;
+	pthread_mutex_t inbox_lock;
+	outmsg *inbox_head, *inbox_tail; /* guarded by inbox_lock */
+	atomic_int stopping, drained, done;
+	/* Service thread only (and the stopping thread once the service thread has ended). */
+	int stop_seen;
+	uint64_t next_id;
+	ws_conn **buckets; /* conn id -> ws_conn, chained through map_next */
+	size_t nbuckets, nconns;
+	uint64_t received[DEVICE_MSG_TYPE_COUNT], errors;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- outbound messages ---- */
+
+static outmsg *outmsg_new(uint64_t conn)
+{
+	static const unsigned char headroom[LWS_PRE];
+	outmsg *m = xcalloc(1, sizeof(*m));
+
+	m->conn = conn;
+	buf_append(&m->frame, headroom, LWS_PRE);
+	return m;
+}
+
+static void outmsg_free_list(outmsg *m)
+{
+	while (m) {
+		outmsg *next = m->next;
+		buf_release(&m->frame);
+		free(m);
+		m = next;
+	}
+}
+
+/* ---- conn id map (service thread) ---- */
+
+static size_t map_slot(const ws_device *e, uint64_t id)
+{
+	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 20) & (e->nbuckets - 1);
+}
+
+static void map_grow(ws_device *e)
+{
+	size_t old_n = e->nbuckets;
+	ws_conn **old = e->buckets;
+
+	e->nbuckets = old_n ? old_n * 2 : 64;
+	e->buckets = xcalloc(e->nbuckets, sizeof(*e->buckets));
+	for (size_t i = 0; i < old_n; i++) {
+		for (ws_conn *c = old[i], *next; c; c = next) {
+			size_t s = map_slot(e, c->id);
+			next = c->map_next;
+			c->map_next = e->buckets[s];
+			e->buckets[s] = c;
+		}
+	}
+	free(old);
+}
+
+static void map_insert(ws_device *e, ws_conn *c)
+{
+	size_t s;
+
+	if (e->nconns >= e->nbuckets)
+		map_grow(e);
+	s = map_slot(e, c->id);
+	c->map_next = e->buckets[s];
+	e->buckets[s] = c;
+	e->nconns++;
+}
+
+static ws_conn *map_find(const ws_device *e, uint64_t id)
+{
+	ws_conn *c = e->nbuckets ? e->buckets[map_slot(e, id)] : NULL;
+
+	while (c && c->id != id)
+		c = c->map_next;
+	return c;
+}
+
+static void map_remove(ws_device *e, ws_conn *c)
+{
+	ws_conn **pp = &e->buckets[map_slot(e, c->id)];
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->map_next;
+	if (*pp) {
+		*pp = c->map_next;
+		e->nconns--;
+	}
+}
+
+/* ---- connection output (service thread) ---- */
+
+/* Marks c for closing with code; the writeable callback does it. The first code wins. */
+static void conn_close(ws_conn *c, int code, const char *reason)
+{
+	if (c->close_code)
+		return;
+	c->close_code = code;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason ? reason : "");
+	/* A peer that does not read would never let the close frame out: hang up after a while. */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_SEND_SECS);
+	lws_callback_on_writable(c->wsi);
+}
+
+/* Appends m (taken) to c's outbound queue. */
+static void conn_queue(ws_conn *c, outmsg *m)
+{
+	if (c->close_code) {
+		outmsg_free_list(m);
+		return;
+	}
+	m->next = NULL;
+	if (c->out_tail)
+		c->out_tail->next = m;
+	else
+		c->out_head = m;
+	c->out_tail = m;
+	c->out_bytes += m->frame.len;
+	if (c->out_bytes > OUTBOUND_MAX) {
+		log_warn("device channel: %s%s%s reads too slowly; closing", c->device_id, *c->module_id ? "/" : "",
+			 c->module_id);
+		conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "outbound queue overflow");
+		return;
+	}
+	lws_callback_on_writable(c->wsi);
+}
+
+static void conn_reply_error(ws_device *e, ws_conn *c, const json_t *rid, int code)
+{
+	err_http_info info = err_http(code);
+	outmsg *m = outmsg_new(c->id);
+
+	e->errors++;
+	device_msg_encode_error(&m->frame, rid, info.status, info.number, err_message());
+	conn_queue(c, m);
+}
+
+/* Writes one queued message, a ping, or the close. Returns what the writeable callback returns. */
+static int conn_writeable(ws_conn *c)
+{
+	unsigned char ping[LWS_PRE + 1];
+	outmsg *m;
+	size_t len;
+
+	if (c->close_code) {
+		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
+				 strlen(c->close_reason));
+		return -1;
+	}
+	if (c->ping_due) {
+		c->ping_due = 0;
+		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+	} else if ((m = c->out_head)) {
+		c->out_head = m->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+		c->out_bytes -= m->frame.len;
+		len = m->frame.len - LWS_PRE;
+		m->next = NULL;
+		int n = lws_write(c->wsi, (unsigned char *)m->frame.data + LWS_PRE, len, LWS_WRITE_TEXT);
+		outmsg_free_list(m);
+		if (n < (int)len)
+			return -1;
+	}
+	if (c->out_head)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+/* ---- the messages a device sends: one table ---- */
+
+static int on_twin_get(ws_conn *c, const device_msg *msg)
+{
+	json_t *properties = NULL;
+	int64_t desired_version, reported_version;
+	int rc = twin_get_properties(c->device_id, c->module_id, msg->if_newer_than, &properties, &desired_version,
+				     &reported_version);
+	outmsg *m;
+
+	if (rc)
+		return rc;
+	m = outmsg_new(c->id);
+	device_msg_encode_twin(&m->frame, msg->rid, properties ? 200 : 304, properties);
+	json_decref(properties);
+	conn_queue(c, m);
+	return 0;
+}
+
+static int on_reported_patch(ws_conn *c, const device_msg *msg)
+{
+	int64_t version;
+	int rc = twin_update_reported(c->device_id, c->module_id, msg->body, &version);
+	outmsg *m;
+
+	if (rc)
+		return rc;
+	m = outmsg_new(c->id);
+	device_msg_encode_reported_ack(&m->frame, msg->rid, version);
+	conn_queue(c, m);
+	return 0;
+}
+
+static int on_method_response(ws_conn *c, const device_msg *msg)
+{
+	char rid[DEVICE_MSG_RID_MAX + 1];
+	json_t *payload = msg->payload ? json_incref((json_t *)msg->payload) : json_null();
+
+	device_msg_rid_text(msg, rid);
+	method_response(c->device_id, c->module_id, rid, msg->status, payload);
+	return 0;
+}
+
+static int (*const message_handlers[DEVICE_MSG_TYPE_COUNT])(ws_conn *, const device_msg *) = {
+    [DEVICE_MSG_TWIN_GET] = on_twin_get,
+    [DEVICE_MSG_REPORTED_PATCH] = on_reported_patch,
+    [DEVICE_MSG_METHOD_RESPONSE] = on_method_response,
+};
+
+/* The one gate for a complete frame: parse, dispatch, and turn any error into an `error` reply. Errors
+ * never close the connection. */
+static void conn_handle_frame(ws_device *e, ws_conn *c, const char *text, size_t len)
+{
+	device_msg msg;
+	int rc;
+
+	session_activity(c->device_id, c->module_id);
+	err_clear();
+	rc = device_msg_parse(text, len, &msg);
+	if (rc == 0) {
+		e->received[msg.type]++;
+		rc = message_handlers[msg.type](c, &msg);
+	}
+	if (rc)
+		conn_reply_error(e, c, msg.rid, rc);
+	device_msg_release(&msg);
+}
+
+static void conn_receive(ws_device *e, ws_conn *c, const char *in, size_t len)
+{
+	int complete = lws_is_final_fragment(c->wsi) && lws_remaining_packet_payload(c->wsi) == 0;
+
+	if (c->close_code)
+		return; /* closing: the rest is not read */
+	c->last_rx_ms = now_ms();
+	if (c->rx.len == 0 && complete) {
+		conn_handle_frame(e, c, in, len); /* the common case: no copy */
+		return;
+	}
+	if (c->rx.len + len > FRAME_MAX) {
+		buf_release(&c->rx);
+		conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message exceeds 256 KB");
+		return;
+	}
+	buf_append(&c->rx, in, len);
+	if (complete) {
+		conn_handle_frame(e, c, c->rx.data, c->rx.len);
+		buf_release(&c->rx);
+	}
+}
+
+/* ---- session_ops: any thread ---- */
+
+static void inbox_push(ws_device *e, outmsg *m)
+{
+	int was_empty;
+
+	pthread_mutex_lock(&e->inbox_lock);
+	was_empty = e->inbox_head == NULL;
+	if (e->inbox_tail)
+		e->inbox_tail->next = m;
+	else
+		e->inbox_head = m;
+	e->inbox_tail = m;
+	pthread_mutex_unlock(&e->inbox_lock);
+	/* The service thread takes the whole inbox per wakeup, so only the first message needs one. */
+	if (was_empty)
+		lws_cancel_service(e->context);
+}
+
+static void op_deliver_desired(void *edge, uint64_t conn, const json_t *patch, int64_t version)
+{
+	outmsg *m = outmsg_new(conn);
+
+	device_msg_encode_desired_patch(&m->frame, patch, version);
+	inbox_push(edge, m);
+}
+
+static void op_deliver_method(void *edge, uint64_t conn, const char *rid, const char *name, const json_t *payload)
+{
+	outmsg *m = outmsg_new(conn);
+
+	device_msg_encode_method_request(&m->frame, rid, name, payload);
+	inbox_push(edge, m);
+}
+
+static void op_close(void *edge, uint64_t conn, int code, const char *reason)
+{
+	outmsg *m = outmsg_new(conn);
+
+	m->close_code = code;
+	buf_puts(&m->frame, reason ? reason : "");
+	inbox_push(edge, m);
+}
+
+static const session_ops device_session_ops = {
+    .deliver_desired = op_deliver_desired,
+    .deliver_method = op_deliver_method,
+    .close = op_close,
+};
+
+/* ---- service thread: inbox, stop, keepalive ---- */
+
+static void close_all(ws_device *e, int code, const char *reason)
+{
+	for (size_t i = 0; i < e->nbuckets; i++)
+		for (ws_conn *c = e->buckets[i]; c; c = c->map_next)
+			conn_close(c, code, reason);
+}
+
+static void drain_inbox(ws_device *e)
+{
+	outmsg *m, *next;
+
+	pthread_mutex_lock(&e->inbox_lock);
+	m = e->inbox_head;
+	e->inbox_head = e->inbox_tail = NULL;
+	pthread_mutex_unlock(&e->inbox_lock);
+
+	for (; m; m = next) {
+		ws_conn *c = map_find(e, m->conn);
+		next = m->next;
+		m->next = NULL;
+		if (c && m->close_code) {
+			conn_close(c, m->close_code, m->frame.data + LWS_PRE);
+			outmsg_free_list(m);
+		} else if (c) {
+			conn_queue(c, m);
+		} else {
+			outmsg_free_list(m); /* the connection has gone */
+		}
+	}
+	if (atomic_load(&e->stopping) && !e->stop_seen) {
+		e->stop_seen = 1;
+		close_all(e, SESSION_CLOSE_SHUTDOWN, "server shutting down");
+		if (e->nconns == 0)
+			atomic_store(&e->drained, 1);
+	}
+}
+
+static void conn_keepalive(ws_conn *c)
+{
+	int64_t idle = now_ms() - c->last_rx_ms, next;
+
+	if (idle >= HANGUP_SECS * 1000) {
+		conn_close(c, SESSION_CLOSE_KEEPALIVE, "keepalive timeout");
+		return;
+	}
+	if (idle >= PING_SECS * 1000) {
+		c->ping_due = 1;
+		lws_callback_on_writable(c->wsi);
+		next = PING_SECS * 1000;
+		if (next > HANGUP_SECS * 1000 - idle)
+			next = HANGUP_SECS * 1000 - idle;
+	} else {
+		next = PING_SECS * 1000 - idle;
+	}
+	lws_set_timer_usecs(c->wsi, (lws_usec_t)(next < 1000 ? 1000 : next) * 1000);
+}
+
+/* ---- handshake ---- */
+
+/* The identity a connect path names, percent-decoded (lws decodes the path itself) and checked. */
+static int handshake_identity(struct lws *wsi, char device_id[129], char module_id[129])
+{
+	char uri[URI_MAX];
+	int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+
+	if (n <= 0)
+		return err_set(DH_EINVAL, "no GET path");
+	if (device_msg_parse_path(uri, (size_t)n, 0, device_id, module_id))
+		return DH_EINVAL;
+	if (!registry_id_valid(device_id) || (*module_id && !registry_id_valid(module_id)))
+		return err_set(DH_EINVAL, "the connect path names an invalid id");
+	return 0;
+}
+
+/* 1 when the client offered the devicehub.v1 subprotocol. */
+static int offers_protocol(struct lws *wsi)
+{
+	char list[256];
+	int n = lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL);
+	const size_t plen = strlen(DEVICE_MSG_PROTOCOL);
+
+	for (char *p = list; n > 0 && *p;) {
+		size_t tok;
+		p += strspn(p, " \t,");
+		tok = strcspn(p, " \t,");
+		if (tok == plen && strncmp(p, DEVICE_MSG_PROTOCOL, plen) == 0)
+			return 1;
+		p += tok;
+	}
+	return 0;
+}
+
+static int handshake_auth(struct lws *wsi, const char *device_id, const char *module_id)
+{
+	char text[AUTH_TEXT_MAX];
+	const char *token = text;
+	int n = lws_hdr_copy(wsi, text, sizeof(text), WSI_TOKEN_HTTP_AUTHORIZATION);
+
+	if (n <= 0) {
+		/* Browsers cannot set headers: ?authorization=<the same text, URL-encoded>; lws decodes it. */
+		token = lws_get_urlarg_by_name(wsi, "authorization=", text, sizeof(text));
+		if (!token)
+			return err_set(DH_EUNAUTH, "no Authorization header or authorization query parameter");
+		n = (int)strlen(token);
+	}
+	return auth_check_device(token, (size_t)n, device_id, module_id);
+}
+
+/* Refuses the upgrade with an HTTP status; nothing else happens (no session, no state change). */
+static int refuse(struct lws *wsi, unsigned int status, const char *why)
+{
+	log_debug("device channel: upgrade refused with %u: %s", status, why);
+	if (lws_return_http_status(wsi, status, NULL))
+		return -1;
+	return 1; /* lws completes the HTTP transaction */
+}
+
+static int on_confirm_upgrade(ws_device *e, struct lws *wsi, const char *upgrade)
+{
+	char device_id[129], module_id[129];
+	int rc;
+
+	if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
+		return refuse(wsi, HTTP_STATUS_BAD_REQUEST, "not a WebSocket upgrade");
+	if (atomic_load(&e->stopping))
+		return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting down");
+	if (!offers_protocol(wsi))
+		return refuse(wsi, HTTP_STATUS_BAD_REQUEST, "subprotocol devicehub.v1 not offered");
+	if (handshake_identity(wsi, device_id, module_id))
+		return refuse(wsi, HTTP_STATUS_NOT_FOUND, err_message());
+	rc = handshake_auth(wsi, device_id, module_id);
+	if (rc)
+		return refuse(wsi,
+			      err_http(rc).status == 401 ? HTTP_STATUS_UNAUTHORIZED : (unsigned)err_http(rc).status,
+			      err_message());
+	return 0;
+}
+
+static void on_established(ws_device *e, struct lws *wsi, ws_conn *c)
+{
+	int64_t desired_version = 0, reported_version = 0;
+	json_t *none = NULL;
+	outmsg *hello;
+	int rc;
+
+	c->wsi = wsi;
+	c->id = ++e->next_id;
+	c->last_rx_ms = now_ms();
+	map_insert(e, c);
+	lws_set_timer_usecs(wsi, (lws_usec_t)PING_SECS * LWS_USEC_PER_SEC);
+	rc = session_open(c->device_id, c->module_id, &device_session_ops, e, c->id);
+	if (rc) {
+		log_warn("device channel: session for %s could not open: %s", c->device_id, err_message());
+		conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "session could not open");
+		return;
+	}
+	c->opened = 1;
+	/* Versions are read after session_open, so a desired change made after the read is pushed too. */
+	rc = twin_get_properties(c->device_id, c->module_id, INT64_MAX, &none, &desired_version, &reported_version);
+	json_decref(none);
+	if (rc) {
+		conn_close(c,
+			   rc == DH_ENODEVICE || rc == DH_ENOMODULE ? SESSION_CLOSE_REVOKED
+								    : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+			   "twin unavailable");
+		return;
+	}
+	hello = outmsg_new(c->id);
+	device_msg_encode_hello(&hello->frame, c->device_id, c->module_id, desired_version, reported_version);
+	conn_queue(c, hello);
+	log_debug("device channel: %s%s%s connected (conn %llu)", c->device_id, *c->module_id ? "/" : "", c->module_id,
+		  (unsigned long long)c->id);
+}
+
+static void on_closed(ws_device *e, ws_conn *c)
+{
+	if (!c || !c->id)
+		return;
+	map_remove(e, c);
+	if (c->opened)
+		session_closed(c->device_id, c->module_id, c->id);
+	outmsg_free_list(c->out_head);
+	c->out_head = c->out_tail = NULL;
+	buf_release(&c->rx);
+	log_debug("device channel: %s%s%s disconnected (conn %llu)", c->device_id, *c->module_id ? "/" : "",
+		  c->module_id, (unsigned long long)c->id);
+	c->id = 0;
+	if (atomic_load(&e->stopping) && e->nconns == 0)
+		atomic_store(&e->drained, 1);
+}
+
+static int device_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	ws_device *e = lws_context_user(lws_get_context(wsi));
+	ws_conn *c = user;
+	int one = 1;
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* Nagle plus delayed ACK turns a request/response into 40 ms. */
+		setsockopt(((struct lws_filter_network_conn_args *)user)->accept_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			   sizeof(one));
+		return 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return on_confirm_upgrade(e, wsi, in);
+	case LWS_CALLBACK_HTTP:
+		/* Not an upgrade: this port speaks WebSocket only. */
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* Checked already in HTTP_CONFIRM_UPGRADE; the per-session data exists only now. */
+		return handshake_identity(wsi, c->device_id, c->module_id) ? -1 : 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		on_established(e, wsi, c);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		conn_receive(e, c, in, len);
+		return 0;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		c->last_rx_ms = now_ms();
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return c && c->id ? conn_writeable(c) : 0;
+	case LWS_CALLBACK_TIMER:
+		if (c && c->id && !c->close_code)
+			conn_keepalive(c);
+		return 0;
+	case LWS_CALLBACK_CLOSED:
+		on_closed(e, c);
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (e)
+			drain_inbox(e);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static const struct lws_protocols device_protocols[] = {
+    {DEVICE_MSG_PROTOCOL, device_callback, sizeof(ws_conn), RX_CHUNK, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- start and stop ---- */
+
+static void lws_log_line(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		log_warn("libwebsockets: %.*s", (int)n, line);
+	else
+		log_debug("libwebsockets: %.*s", (int)n, line);
+}
+
+/* Raises the soft open-file limit to the hard one. Returns the limit now in force. */
+static unsigned int raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur > 1000000 ? 1000000 : (unsigned int)rl.rlim_cur;
+}
+
+static void *service_main(void *arg)
+{
+	ws_device *e = arg;
+
+	while (!atomic_load(&e->done))
+		if (lws_service(e->context, 0) < 0)
+			break;
+	return NULL;
+}
+
+int ws_device_start(const char *addr, int port, ws_device **out)
+{
+	struct lws_context_creation_info info;
+	struct in_addr v4;
+	ws_device *e = xcalloc(1, sizeof(*e));
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_init(&e->inbox_lock, NULL);
+	map_grow(e);
+	lws_set_log_level(LLL_ERR, lws_log_line);
+
+	memset(&info, 0, sizeof(info));
+	info.port = port;
+	info.iface = addr && *addr && strcmp(addr, "0.0.0.0") != 0 ? addr : NULL;
+	info.protocols = device_protocols;
+	info.user = e;
+	info.gid = -1;
+	info.uid = -1;
+	info.count_threads = 1;
+	info.fd_limit_per_thread = raise_fd_limit();
+	info.max_http_header_data = 4096;
+	info.max_http_header_pool = 64;
+	info.timeout_secs = 10;
+	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	/* With IPv6 on, lws binds an IPv4 address as [::] (every address): keep an IPv4 listener IPv4. */
+	if (addr && inet_pton(AF_INET, addr, &v4) == 1)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	/* lws listens with SOMAXCONN (4096; the kernel caps it at net.core.somaxconn): connect storms fit. */
+	e->context = lws_create_context(&info);
+	if (!e->context) {
+		rc = err_set(DH_EIO, "device channel: cannot listen on %s:%d", addr ? addr : "*", port);
+		goto fail;
+	}
+	if (pthread_create(&e->thread, NULL, service_main, e) != 0) {
+		rc = err_set(DH_EIO, "device channel: cannot start its thread");
+		goto fail;
+	}
+	*out = e;
+	return 0;
+
+fail:
+	if (e->context)
+		lws_context_destroy(e->context);
+	free(e->buckets);
+	pthread_mutex_destroy(&e->inbox_lock);
+	free(e);
+	return rc;
+}
+
+void ws_device_stop(ws_device *e)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+
+	if (!e)
+		return;
+	atomic_store(&e->stopping, 1);
+	lws_cancel_service(e->context);
+	for (int waited = 0; waited < STOP_GRACE_MS && !atomic_load(&e->drained); waited += 10)
+		nanosleep(&tick, NULL);
+	atomic_store(&e->done, 1);
+	lws_cancel_service(e->context);
+	pthread_join(e->thread, NULL);
+	/* Connections still open are closed here, on this thread; their CLOSED callbacks end sessions. */
+	lws_context_destroy(e->context);
+	outmsg_free_list(e->inbox_head);
+	free(e->buckets);
+	pthread_mutex_destroy(&e->inbox_lock);
+	log_info("device channel: stopped (%llu twin.get, %llu reported.patch, %llu method.response, %llu errors)",
+		 (unsigned long long)e->received[DEVICE_MSG_TWIN_GET],
+		 (unsigned long long)e->received[DEVICE_MSG_REPORTED_PATCH],
+		 (unsigned long long)e->received[DEVICE_MSG_METHOD_RESPONSE], (unsigned long long)e->errors);
+	free(e);
+}

@@ -1,0 +1,26 @@
+/*
+ * ws_device: the device channel's edge. A libwebsockets server speaking `devicehub.v1`
+ * (docs/device-protocol.md): it authenticates the upgrade, turns frames into twin/method calls and
+ * writes the answers, and delivers what the domain sends through the session_ops it registers.
+ *
+ * Owns its lws context and the one service thread that alone touches lws objects; other threads reach a
+ * connection only through the session_ops (a locked inbox plus lws_cancel_service()). Holds no SQL and
+ * no twin rules: it calls auth, session, twin and method.
+ */
+#ifndef DH_WS_DEVICE_H
+#define DH_WS_DEVICE_H
+
+typedef struct ws_device ws_device;
+
+/* Listens on addr:port (addr "0.0.0.0" = every address) and starts the service thread. Raises the
+ * process's soft open-file limit to its hard limit so that many devices fit. OUT: *out, freed by
+ * ws_device_stop. Returns 0, or DH_EIO (cannot listen) with err_message(). */
+int ws_device_start(const char *addr, int port, ws_device **out);
+
+/* Closes every connection with 1000 (waiting up to 2 s for the close handshakes, each ending its
+ * session through session_closed), stops the service thread and frees the edge. Call it after the REST
+ * edge and the method timer stopped and after session_shutdown(), so that nothing calls this edge's
+ * session_ops any more. NULL is a no-op. */
+void ws_device_stop(ws_device *edge);
+
+#endif
