@@ -227,6 +227,54 @@ int store_device_update_twin(store *s, const char *device_id, const char *module
 	return sqlite3_changes(store_db(s)) ? 0 : not_found(device_id, module_id);
 }
 
+int store_device_get_reported(store *s, const char *device_id, const char *module_id, store_twin *tw)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT twin_version, twin_etag, reported, reported_meta, reported_version"
+					 " FROM identities WHERE device_id = ?1 AND module_id = ?2");
+	int rc;
+
+	memset(tw, 0, sizeof(*tw));
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, module_id ? module_id : "", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		tw->version = sqlite3_column_int64(st, 0);
+		tw->etag = sqlite3_column_int64(st, 1);
+		tw->reported = json_col(st, 2);
+		tw->reported_meta = json_col(st, 3);
+		tw->reported_version = sqlite3_column_int64(st, 4);
+		rc = 0;
+	} else {
+		rc = rc == SQLITE_DONE ? not_found(device_id, module_id) : store_fail(s, "reading a twin");
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int store_device_update_reported(store *s, const char *device_id, const char *module_id, const store_twin *tw)
+{
+	sqlite3_stmt *st = store_stmt(s, "UPDATE identities SET twin_version = ?3, twin_etag = ?4, reported = ?5,"
+					 " reported_meta = ?6, reported_version = ?7 WHERE device_id = ?1 AND module_id = ?2");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, module_id ? module_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, tw->version);
+	sqlite3_bind_int64(st, 4, tw->etag);
+	sqlite3_bind_text(st, 5, json_util_dump(tw->reported), -1, free);
+	sqlite3_bind_text(st, 6, json_util_dump(tw->reported_meta), -1, free);
+	sqlite3_bind_int64(st, 7, tw->reported_version);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(s, "updating a twin");
+	return sqlite3_changes(store_db(s)) ? 0 : not_found(device_id, module_id);
+}
+
 int store_device_delete(store *s, const char *device_id, const char *module_id)
 {
 	/* Deleting a device (module_id "") takes its modules with it. */

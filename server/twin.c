@@ -424,11 +424,20 @@ int twin_apply_reported(store_twin *tw, const json_t *patch, const char *now)
 	}
 	if (json_object_size(patch) == 0)
 		return 0;
-	twin_copy(&work, tw);
-	work.reported_version++;
+	/* Only the reported section is copied: the device channel's hot path loads nothing else. */
+	work.reported = object_copy(tw->reported);
+	work.reported_meta = object_copy(tw->reported_meta);
 	rc = merge_section(work.reported, work.reported_meta, patch, &SECTION_REPORTED, now, 0);
-	if (rc == 0)
-		twin_commit_take(tw, &work);
+	if (rc == 0) {
+		json_decref(tw->reported);
+		json_decref(tw->reported_meta);
+		tw->reported = work.reported;
+		tw->reported_meta = work.reported_meta;
+		tw->reported_version++;
+		tw->version++;
+		tw->etag++;
+		return 0;
+	}
 	store_twin_release(&work);
 	return rc;
 }
@@ -676,7 +685,6 @@ int twin_update_reported(const char *device_id, const char *module_id, const jso
 			 int64_t *reported_version)
 {
 	store *s = store_thread();
-	store_identity id;
 	store_twin tw = {0};
 	char now[CLOCK_ISO_LEN];
 	const char *mid = module_or_device(module_id);
@@ -686,12 +694,12 @@ int twin_update_reported(const char *device_id, const char *module_id, const jso
 		return DH_EIO;
 	if ((rc = store_begin_write(s)) != 0)
 		goto cleanup;
-	if ((rc = store_device_get(s, device_id, mid, &id, &tw)) != 0)
+	if ((rc = store_device_get_reported(s, device_id, mid, &tw)) != 0)
 		goto cleanup;
 	clock_iso_now(now);
 	if ((rc = twin_apply_reported(&tw, patch, now)) != 0)
 		goto cleanup;
-	if ((rc = store_device_update_twin(s, device_id, mid, &tw)) != 0)
+	if ((rc = store_device_update_reported(s, device_id, mid, &tw)) != 0)
 		goto cleanup;
 	if ((rc = store_commit(s)) != 0)
 		goto cleanup;
