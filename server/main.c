@@ -19,6 +19,7 @@
 #include "session.h"
 #include "store.h"
 #include "store_index.h"
+#include "twin_batch.h"
 #include "ws_device.h"
 
 #include <errno.h>
@@ -125,7 +126,7 @@ int main(int argc, char **argv)
 		print_owner("", mode);
 		goto out;
 	}
-	if ((rc = method_init()) != 0 ||
+	if ((rc = method_init()) != 0 || (rc = twin_batch_start()) != 0 ||
 	    (rc = http_server_start(cfg.http_addr, cfg.http_port, cfg.http_threads, &http)) != 0 ||
 	    (rc = ws_device_start(cfg.device_addr, cfg.device_port, &devices)) != 0) {
 		log_error("cannot start: %s", err_message());
@@ -143,6 +144,7 @@ out:
 	http_server_stop(http);
 	if (mode == RUN_SERVE)
 		session_shutdown();
+	twin_batch_stop(); /* its completions write to the device edge: stop it first */
 	ws_device_stop(devices);
 	auth_shutdown();
 	store_global_shutdown();

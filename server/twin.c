@@ -681,32 +681,39 @@ cleanup:
 	return rc;
 }
 
+int twin_report_locked(store *s, const char *device_id, const char *module_id, const json_t *patch,
+		       const char *now, int64_t *reported_version)
+{
+	store_twin tw = {0};
+	const char *mid = module_or_device(module_id);
+	int rc;
+
+	if ((rc = store_device_get_reported(s, device_id, mid, &tw)) == 0 &&
+	    (rc = twin_apply_reported(&tw, patch, now)) == 0 &&
+	    (rc = store_device_update_reported(s, device_id, mid, &tw)) == 0)
+		*reported_version = tw.reported_version;
+	store_twin_release(&tw);
+	return rc;
+}
+
 int twin_update_reported(const char *device_id, const char *module_id, const json_t *patch,
 			 int64_t *reported_version)
 {
 	store *s = store_thread();
-	store_twin tw = {0};
 	char now[CLOCK_ISO_LEN];
-	const char *mid = module_or_device(module_id);
+	int64_t version = 0;
 	int rc;
 
 	if (!s)
 		return DH_EIO;
 	if ((rc = store_begin_write(s)) != 0)
-		goto cleanup;
-	if ((rc = store_device_get_reported(s, device_id, mid, &tw)) != 0)
-		goto cleanup;
+		return rc;
 	clock_iso_now(now);
-	if ((rc = twin_apply_reported(&tw, patch, now)) != 0)
-		goto cleanup;
-	if ((rc = store_device_update_reported(s, device_id, mid, &tw)) != 0)
-		goto cleanup;
-	if ((rc = store_commit(s)) != 0)
-		goto cleanup;
-	*reported_version = tw.reported_version;
-cleanup:
-	if (rc != 0)
+	if ((rc = twin_report_locked(s, device_id, module_id, patch, now, &version)) != 0 ||
+	    (rc = store_commit(s)) != 0) {
 		store_rollback(s);
-	store_twin_release(&tw);
-	return rc;
+		return rc;
+	}
+	*reported_version = version;
+	return 0;
 }

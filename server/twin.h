@@ -64,7 +64,11 @@ int twin_update(const char *device_id, const char *module_id, const json_t *body
  * *desired_version, *reported_version. */
 int twin_get_properties(const char *device_id, const char *module_id, int64_t if_newer_than, json_t **out,
 			int64_t *desired_version, int64_t *reported_version);
-/* The device channel's write: merges patch into reported. OUT *reported_version. */
+/* The device channel's write inside the caller's transaction (twin_batch groups many): merges patch into
+ * reported, reading and writing only that section. OUT *reported_version. */
+int twin_report_locked(store *s, const char *device_id, const char *module_id, const json_t *patch,
+		       const char *now, int64_t *reported_version);
+/* The same as one transaction of its own on the calling thread's store. OUT *reported_version. */
 int twin_update_reported(const char *device_id, const char *module_id, const json_t *patch,
 			 int64_t *reported_version);
 

@@ -23,6 +23,7 @@
 #include "registry.h"
 #include "session.h"
 #include "twin.h"
+#include "twin_batch.h"
 
 #include <arpa/inet.h>
 #include <libwebsockets.h>
@@ -273,17 +274,42 @@ static int on_twin_get(ws_conn *c, const device_msg *msg)
 	return 0;
 }
 
+/* A reported patch waiting in twin_batch: its answer goes back through the inbox, like any other
+ * message from another thread, to a connection that may have gone meanwhile. */
+typedef struct reported_wait {
+	ws_device *e;
+	uint64_t conn;
+	json_t *rid;
+} reported_wait;
+
+static void inbox_push(ws_device *e, outmsg *m);
+
+/* twin_batch's completion, on its writer thread, after the commit. */
+static void reported_done(void *ctx, int code, int64_t version, const char *message)
+{
+	reported_wait *w = ctx;
+	outmsg *m = outmsg_new(w->conn);
+
+	if (code) {
+		err_http_info info = err_http(code);
+		device_msg_encode_error(&m->frame, w->rid, info.status, info.number, message);
+	} else {
+		device_msg_encode_reported_ack(&m->frame, w->rid, version);
+	}
+	inbox_push(w->e, m);
+	json_decref(w->rid);
+	free(w);
+}
+
+/* Writes are batched on twin_batch's thread, so this service thread never waits on the database. */
 static int on_reported_patch(ws_conn *c, const device_msg *msg)
 {
-	int64_t version;
-	int rc = twin_update_reported(c->device_id, c->module_id, msg->body, &version);
-	outmsg *m;
+	reported_wait *w = xcalloc(1, sizeof(*w));
 
-	if (rc)
-		return rc;
-	m = outmsg_new(c->id);
-	device_msg_encode_reported_ack(&m->frame, msg->rid, version);
-	conn_queue(c, m);
+	w->e = lws_context_user(lws_get_context(c->wsi));
+	w->conn = c->id;
+	w->rid = msg->rid ? json_incref((json_t *)msg->rid) : NULL;
+	twin_batch_submit(c->device_id, c->module_id, json_incref((json_t *)msg->body), reported_done, w);
 	return 0;
 }
 
