@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 DATA_DIR   ?= ./data
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test unit integration fuzz bench clean format
+.PHONY: all deps build run demo test unit integration fuzz bench clean format
 
 all: build
 
@@ -18,6 +18,11 @@ build: deps
 
 run: build
 	@scripts/run.sh $(BUILD)/devicehubd $(DATA_DIR)
+
+# devicehubd plus 1,000 simulated devices (devicehub-sim --create); Ctrl-C stops both. DEMO_DIR keeps the
+# data (default: a temporary directory), DEMO_DEVICES changes the count.
+demo: build
+	@scripts/demo.sh $(BUILD)
 
 # Everything under AddressSanitizer + UndefinedBehaviorSanitizer: unit tests, fuzz replays, then the
 # integration suite against a real devicehubd, plus the release build the benchmarks use.
@@ -36,7 +41,7 @@ bench: build
 	bench/run.sh $(BUILD)/devicehubd
 
 format:
-	clang-format -i server/*.c server/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format -i server/*.c server/*.h device-sim/*.c device-sim/*.h tests/unit/*.c tests/fuzz/*.c
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
