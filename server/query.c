@@ -111,19 +111,7 @@ static int page_size(int max_items)
 
 static int bind_params(sqlite3_stmt *st, const query_sql *qs)
 {
-	int rc = SQLITE_OK;
-
-	for (size_t i = 0; i < qs->nparams && rc == SQLITE_OK; i++) {
-		const query_param *p = &qs->params[i];
-		int at = (int)i + 1;
-		switch (p->kind) {
-		case QUERY_PARAM_INT: rc = sqlite3_bind_int64(st, at, p->i); break;
-		case QUERY_PARAM_REAL: rc = sqlite3_bind_double(st, at, p->r); break;
-		case QUERY_PARAM_TEXT: rc = sqlite3_bind_text(st, at, p->text, -1, SQLITE_STATIC); break;
-		case QUERY_PARAM_NULL: rc = sqlite3_bind_null(st, at); break;
-		}
-	}
-	return rc == SQLITE_OK ? 0 : err_set(DH_EINTERNAL, "binding query parameters failed");
+	return store_bind_params(st, qs->params, qs->nparams);
 }
 
 /* One raw row: {column: value} with NULL columns left out. */

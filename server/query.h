@@ -37,14 +37,13 @@ typedef enum query_shape {
 	QUERY_SHAPE_RAW,       /* projections / aggregates: each column is JSON text or NULL, item type "raw" */
 } query_shape;
 
-/* A bound parameter. Text is owned by the compiled query. */
-typedef enum query_param_kind { QUERY_PARAM_INT, QUERY_PARAM_REAL, QUERY_PARAM_TEXT, QUERY_PARAM_NULL } query_param_kind;
-typedef struct query_param {
-	query_param_kind kind;
-	int64_t i;
-	double r;
-	char *text;
-} query_param;
+/* A bound parameter (the store's type: the store binds them). Text is owned by the compiled query. */
+typedef store_param_kind query_param_kind;
+#define QUERY_PARAM_INT STORE_PARAM_INT
+#define QUERY_PARAM_REAL STORE_PARAM_REAL
+#define QUERY_PARAM_TEXT STORE_PARAM_TEXT
+#define QUERY_PARAM_NULL STORE_PARAM_NULL
+typedef store_param query_param;
 
 /* The compiled query. For QUERY_SHAPE_TWINS the SQL selects STORE_DEVICE_COLUMNS; for QUERY_SHAPE_RAW it
  * selects ncolumns columns, each JSON text (or NULL = leave the member out), named column_names[i].

@@ -8,6 +8,7 @@
 #include "embed.h"
 #include "err.h"
 #include "log.h"
+#include "store_dialect.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -348,4 +349,21 @@ void store_savepoint_rollback(store *s)
 {
 	store_step_cached(s, "ROLLBACK TO entry", "rolling back a savepoint");
 	store_step_cached(s, "RELEASE entry", "releasing a savepoint");
+}
+
+int store_bind_params(sqlite3_stmt *st, const store_param *params, size_t n)
+{
+	int rc = SQLITE_OK;
+
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
+		const store_param *p = &params[i];
+		int at = (int)i + 1;
+		switch (p->kind) {
+		case STORE_PARAM_INT: rc = sqlite3_bind_int64(st, at, p->i); break;
+		case STORE_PARAM_REAL: rc = sqlite3_bind_double(st, at, p->r); break;
+		case STORE_PARAM_TEXT: rc = sqlite3_bind_text(st, at, p->text, -1, SQLITE_STATIC); break;
+		case STORE_PARAM_NULL: rc = sqlite3_bind_null(st, at); break;
+		}
+	}
+	return rc == SQLITE_OK ? 0 : err_set(DH_EINTERNAL, "binding query parameters failed");
 }

@@ -61,6 +61,10 @@ int store_setting_put(store *s, const char *name, const char *value);
 
 
 
+/* Binds params[0..n) to parameters 1..n of st (text bound without copying: it must outlive the step). */
+struct store_param;
+int store_bind_params(sqlite3_stmt *st, const struct store_param *params, size_t n);
+
 /* Savepoints inside a transaction, so one entry of a bulk call can fail without undoing the others. */
 int store_savepoint(store *s);
 int store_savepoint_release(store *s);

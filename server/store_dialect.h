@@ -11,6 +11,16 @@
 #include "buf.h"
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* A value bound to a numbered parameter of SQL the query compiler made. */
+typedef enum store_param_kind { STORE_PARAM_INT, STORE_PARAM_REAL, STORE_PARAM_TEXT, STORE_PARAM_NULL } store_param_kind;
+typedef struct store_param {
+	store_param_kind kind;
+	int64_t i;
+	double r;
+	char *text;
+} store_param;
 
 /* What a twin field is stored as. */
 typedef enum store_field_kind {
