@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 DATA_DIR   ?= ./data
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run demo test unit integration fuzz bench clean format
+.PHONY: all deps build run demo test unit integration fuzz bench bench-devices clean format
 
 all: build
 
@@ -39,6 +39,11 @@ fuzz: deps
 
 bench: build
 	bench/run.sh $(BUILD)/devicehubd
+	bench/devices.sh $(BUILD)/devicehubd $(BUILD)/devicehub-sim
+
+# The device channel only (~2 min): 10,000 devices, direct methods, reported patches (docs/performance.md).
+bench-devices: build
+	bench/devices.sh $(BUILD)/devicehubd $(BUILD)/devicehub-sim
 
 format:
 	clang-format -i server/*.c server/*.h device-sim/*.c device-sim/*.h tests/unit/*.c tests/fuzz/*.c
