@@ -176,9 +176,8 @@ static int parse_request(const json_t *req, method_call *c, int *connect_timeout
 static int identity_exists(const char *device_id, const char *module_id)
 {
 	store *s = store_thread();
-	store_identity id;
 
-	return s ? store_device_get(s, device_id, module_id, &id, NULL) : DH_EIO;
+	return s ? store_device_exists(s, device_id, module_id) : DH_EIO;
 }
 
 /* Hands c to its session; marks it delivered with its response deadline. Called without the lock. */

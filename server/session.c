@@ -27,6 +27,10 @@ typedef struct session_entry {
 	int64_t activity_written;     /* unix seconds of the last lastActivityTime write */
 } session_entry;
 
+/* lastActivityTime is written at most this often per identity: each write is a transaction on the device
+ * edge's thread, and a busy device sends many messages a second. */
+#define SESSION_ACTIVITY_EVERY_S 60
+
 static pthread_mutex_t session_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_t *session_table;
 static atomic_llong session_count;
@@ -152,7 +156,7 @@ void session_activity(const char *device_id, const char *module_id)
 	session_key(device_id, module_id, key);
 	pthread_mutex_lock(&session_lock);
 	v = json_object_get(session_table, key);
-	if (v && entry_of(v)->activity_written < t) {
+	if (v && entry_of(v)->activity_written + SESSION_ACTIVITY_EVERY_S <= t) {
 		entry_of(v)->activity_written = t;
 		write = 1;
 	}

@@ -45,7 +45,7 @@ void session_closed(const char *device_id, const char *module_id, uint64_t conn)
 /* 1 when conn is the identity's current connection. */
 int session_is_current(const char *device_id, const char *module_id, uint64_t conn);
 
-/* Records device activity: lastActivityTime is written at most once a second per identity. */
+/* Records device activity: lastActivityTime is written at most once a minute per identity (and at connect). */
 void session_activity(const char *device_id, const char *module_id);
 
 /* Domain events toward devices. No-ops when the identity is not connected. */

@@ -108,6 +108,22 @@ int store_device_get(store *s, const char *device_id, const char *module_id, sto
 	return rc;
 }
 
+int store_device_exists(store *s, const char *device_id, const char *module_id)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM identities WHERE device_id = ?1 AND module_id = ?2");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, module_id ? module_id : "", -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? not_found(device_id, module_id) : store_fail(s, "reading an identity");
+}
+
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 {
 	if (v && *v)

@@ -76,6 +76,9 @@ int store_device_read_row(sqlite3_stmt *st, int first, store_identity *id, store
 int store_device_get(store *s, const char *device_id, const char *module_id, store_identity *id,
 		     store_twin *tw);
 
+/* 0 when the identity exists, else DH_ENODEVICE / DH_ENOMODULE: an index probe, no row read. */
+int store_device_exists(store *s, const char *device_id, const char *module_id);
+
 /* Inserts a new identity with its twin. DH_EEXISTS / DH_EMODEXISTS if the ids exist. Sets id->row. */
 int store_device_insert(store *s, store_identity *id, const store_twin *tw);
 

@@ -65,6 +65,7 @@ typedef struct ws_conn {
 	size_t out_bytes;
 	buf rx;              /* a fragmented message being assembled; unallocated otherwise */
 	int64_t last_rx_ms;  /* monotonic; frames and pongs */
+	int64_t last_ping_ms;
 	int close_code;      /* nonzero: close at the next writeable callback */
 	unsigned opened : 1; /* session_open succeeded: session_closed is owed */
 	unsigned ping_due : 1;
@@ -85,6 +86,7 @@ struct ws_device {
 	ws_conn **buckets; /* conn id -> ws_conn, chained through map_next */
 	size_t nbuckets, nconns;
 	uint64_t received[DEVICE_MSG_TYPE_COUNT], errors;
+	lws_sorted_usec_list_t sweep;   /* the once-a-second keepalive sweep */
 };
 
 static int64_t now_ms(void)
@@ -460,14 +462,34 @@ static void drain_inbox(ws_device *e)
 	}
 }
 
-static void conn_keepalive(ws_conn *c)
+static void conn_keepalive(ws_conn *c, int64_t now)
 {
-	int64_t idle = now_ms() - c->last_rx_ms, next;
+	int64_t idle = now - c->last_rx_ms;
 
 	if (idle >= HANGUP_SECS * 1000) {
 		conn_close(c, SESSION_CLOSE_KEEPALIVE, "keepalive timeout");
 		return;
 	}
+	if (idle >= PING_SECS * 1000 && now - c->last_ping_ms >= PING_SECS * 1000) {
+		c->last_ping_ms = now;
+		c->ping_due = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+/* One timer for all connections, once a second: libwebsockets 4.1 keeps timers in one sorted list, so a
+ * timer per connection made every re-arm walk all of them (a quarter of the server's CPU at 10k devices). */
+static void sweep_keepalive(lws_sorted_usec_list_t *sul)
+{
+	ws_device *e = lws_container_of(sul, ws_device, sweep);
+	int64_t now = now_ms();
+
+	for (size_t i = 0; i < e->nbuckets; i++)
+		for (ws_conn *c = e->buckets[i]; c; c = c->map_next)
+			if (!c->close_code)
+				conn_keepalive(c, now);
+	lws_sul_schedule(e->context, 0, &e->sweep, sweep_keepalive, LWS_US_PER_SEC);
+}
 	if (idle >= PING_SECS * 1000) {
 		c->ping_due = 1;
 		lws_callback_on_writable(c->wsi);
@@ -571,8 +593,8 @@ static void on_established(ws_device *e, struct lws *wsi, ws_conn *c)
 	c->wsi = wsi;
 	c->id = ++e->next_id;
 	c->last_rx_ms = now_ms();
+	c->last_ping_ms = c->last_rx_ms;
 	map_insert(e, c);
-	lws_set_timer_usecs(wsi, (lws_usec_t)PING_SECS * LWS_USEC_PER_SEC);
 	rc = session_open(c->device_id, c->module_id, &device_session_ops, e, c->id);
 	if (rc) {
 		log_warn("device channel: session for %s could not open: %s", c->device_id, err_message());
@@ -647,10 +669,6 @@ static int device_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return c && c->id ? conn_writeable(c) : 0;
-	case LWS_CALLBACK_TIMER:
-		if (c && c->id && !c->close_code)
-			conn_keepalive(c);
-		return 0;
 	case LWS_CALLBACK_CLOSED:
 		on_closed(e, c);
 		return 0;
@@ -741,6 +759,8 @@ int ws_device_start(const char *addr, int port, ws_device **out)
 		rc = err_set(DH_EIO, "device channel: cannot listen on %s:%d", addr ? addr : "*", port);
 		goto fail;
 	}
+	/* Scheduled before the service thread exists, so no other thread touches lws's timer list. */
+	lws_sul_schedule(e->context, 0, &e->sweep, sweep_keepalive, LWS_US_PER_SEC);
 	if (pthread_create(&e->thread, NULL, service_main, e) != 0) {
 		rc = err_set(DH_EIO, "device channel: cannot start its thread");
 		goto fail;
