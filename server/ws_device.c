@@ -490,17 +490,6 @@ static void sweep_keepalive(lws_sorted_usec_list_t *sul)
 				conn_keepalive(c, now);
 	lws_sul_schedule(e->context, 0, &e->sweep, sweep_keepalive, LWS_US_PER_SEC);
 }
-	if (idle >= PING_SECS * 1000) {
-		c->ping_due = 1;
-		lws_callback_on_writable(c->wsi);
-		next = PING_SECS * 1000;
-		if (next > HANGUP_SECS * 1000 - idle)
-			next = HANGUP_SECS * 1000 - idle;
-	} else {
-		next = PING_SECS * 1000 - idle;
-	}
-	lws_set_timer_usecs(c->wsi, (lws_usec_t)(next < 1000 ? 1000 : next) * 1000);
-}
 
 /* ---- handshake ---- */
 
