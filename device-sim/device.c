@@ -2,11 +2,13 @@
 #include "device.h"
 
 #include "fleet.h"
+#include "http_client.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -348,6 +350,26 @@ static void fw_fail(sim_device *d, const char *reason)
 	fleet_stats()->fw_failed++;
 }
 
+/* The device's token for a package on the hub's REST API (--api-url), and for no other server: a token
+ * sent elsewhere would let that server act as the device until it expires. Caller frees; NULL for none. */
+static char *package_authorization(const sim_device *d, const char *url)
+{
+	char host[256], api_host[256];
+	const char *path;
+	int port, api_port;
+	buf token = BUF_INIT;
+
+	if (http_url_parse(url, host, sizeof(host), &port, &path) < 0 ||
+	    http_url_parse(fleet_options()->api_url, api_host, sizeof(api_host), &api_port, &path) < 0 ||
+	    strcasecmp(host, api_host) != 0 || port != api_port)
+		return NULL;
+	if (fleet_device_token(d, (int64_t)time(NULL) + fleet_options()->token_ttl_s, &token) != 0) {
+		buf_release(&token);
+		return NULL;
+	}
+	return buf_detach(&token);
+}
+
 /* payload {url, sha256, version}: downloading → verifying → applying → rebooting → current, answered
  * 200 once the package verified (400 when it did not). */
 static void m_firmware_update(sim_device *d, const json_t *rid, const json_t *payload)
@@ -356,6 +378,7 @@ static void m_firmware_update(sim_device *d, const json_t *rid, const json_t *pa
 	const char *sha = json_string_value(json_object_get(payload, "sha256"));
 	const char *version = json_string_value(json_object_get(payload, "version"));
 	uint8_t expected[32];
+	char *auth;
 
 	if (!url || strncmp(url, "http://", 7) != 0 || parse_sha256(sha, expected) < 0 || !version || !*version ||
 	    strlen(version) >= sizeof(d->fw->target)) {
@@ -381,7 +404,9 @@ static void m_firmware_update(sim_device *d, const json_t *rid, const json_t *pa
 	memcpy(d->fw->expected, expected, sizeof(expected));
 	snprintf(d->fw->target, sizeof(d->fw->target), "%s", version);
 	report_firmware(d, "downloading", 0, NULL);
-	firmware_submit(d->index, d->fw->serial, url);
+	auth = package_authorization(d, url);
+	firmware_submit(d->index, d->fw->serial, url, auth);
+	free(auth);
 }
 
 void device_on_download(sim_device *d, const firmware_result *r)

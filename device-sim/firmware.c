@@ -13,11 +13,13 @@
 #define FIRMWARE_MAX_BYTES (256u * 1024 * 1024)
 #define FIRMWARE_TIMEOUT_MS 5000
 #define POOL_MAX 8
+#define FIRMWARE_ATTEMPTS 3
 
 typedef struct fw_job {
 	struct fw_job *next;
 	uint32_t device, update;
 	char *url;
+	char *authorization; /* NULL: none */
 } fw_job;
 
 typedef struct fw_done {
@@ -42,24 +44,51 @@ typedef struct download {
 	size_t bytes;
 } download;
 
-static int on_body(void *ctx, const void *data, size_t len)
+static int stopping(void)
 {
-	download *d = ctx;
 	int stop;
 
 	pthread_mutex_lock(&pool.lock);
 	stop = pool.stop;
 	pthread_mutex_unlock(&pool.lock);
+	return stop;
+}
+
+static int on_body(void *ctx, const void *data, size_t len)
+{
+	download *d = ctx;
+
 	d->bytes += len;
-	return stop || mbedtls_sha256_update_ret(&d->sha, data, len) != 0;
+	return stopping() || mbedtls_sha256_update_ret(&d->sha, data, len) != 0;
+}
+
+/* One GET: from the start, or (after a cut-off) from d->bytes on with a Range the server must honour
+ * with 206, so the hash goes on over exactly the bytes that follow. OUT: *status. */
+static int fetch_once(const fw_job *job, const char *host, int port, const char *path, download *d, int *status,
+		      char *err, size_t errsz)
+{
+	http_conn *c = http_conn_new(host, port, FIRMWARE_TIMEOUT_MS);
+	buf headers = BUF_INIT;
+	int rc;
+
+	buf_puts(&headers, "Connection: close\r\n");
+	if (job->authorization)
+		buf_printf(&headers, "Authorization: %s\r\n", job->authorization);
+	if (d->bytes)
+		buf_printf(&headers, "Range: bytes=%zu-\r\n", d->bytes);
+	*status = 0;
+	rc = http_request(c, "GET", path, headers.data, NULL, 0, FIRMWARE_MAX_BYTES - d->bytes, on_body, d, status,
+			  err, errsz);
+	buf_release(&headers);
+	http_conn_free(c);
+	return rc;
 }
 
 static void fetch(const fw_job *job, firmware_result *r)
 {
-	char host[256], err[160];
+	char host[256], err[160] = "";
 	const char *path;
-	int port, status = 0;
-	http_conn *c = NULL;
+	int port, status = 0, rc = -1, ranged = 0;
 	download d = {.bytes = 0};
 
 	mbedtls_sha256_init(&d.sha);
@@ -67,18 +96,24 @@ static void fetch(const fw_job *job, firmware_result *r)
 		snprintf(r->reason, sizeof(r->reason), "not an http:// URL");
 		goto out;
 	}
-	c = http_conn_new(host, port, FIRMWARE_TIMEOUT_MS);
 	mbedtls_sha256_starts_ret(&d.sha, 0);
-	if (http_request(c, "GET", path, "Connection: close\r\n", NULL, 0, FIRMWARE_MAX_BYTES, on_body, &d, &status,
-			 err, sizeof(err)) < 0)
+	for (int attempt = 0; attempt < FIRMWARE_ATTEMPTS && !stopping(); attempt++) {
+		size_t before = d.bytes;
+		ranged = before > 0;
+		rc = fetch_once(job, host, port, path, &d, &status, err, sizeof(err));
+		/* Resume only a transfer that was under way and cut off: bytes arrived with 200 or 206. */
+		if (rc == 0 || d.bytes == before || (status != 200 && status != 206))
+			break;
+	}
+	if (rc < 0)
 		snprintf(r->reason, sizeof(r->reason), "download failed: %s", err);
-	else if (status != 200)
-		snprintf(r->reason, sizeof(r->reason), "download failed: HTTP %d", status);
+	else if (status != (ranged ? 206 : 200))
+		snprintf(r->reason, sizeof(r->reason), "download failed: HTTP %d%s", status,
+			 ranged ? " to a resumed download (the server ignored Range)" : "");
 	else if (mbedtls_sha256_finish_ret(&d.sha, r->digest) == 0)
 		r->ok = 1;
 	r->bytes = d.bytes;
 out:
-	http_conn_free(c);
 	mbedtls_sha256_free(&d.sha);
 }
 
@@ -107,6 +142,7 @@ static void *worker(void *arg)
 		done->r.update = job->update;
 		fetch(job, &done->r);
 		free(job->url);
+		free(job->authorization);
 		free(job);
 
 		pthread_mutex_lock(&pool.lock);
@@ -130,13 +166,14 @@ int firmware_start(int n, void (*notify)(void *ctx), void *ctx)
 	return 0;
 }
 
-void firmware_submit(uint32_t device, uint32_t update, const char *url)
+void firmware_submit(uint32_t device, uint32_t update, const char *url, const char *authorization)
 {
 	fw_job *job = xcalloc(1, sizeof(*job));
 
 	job->device = device;
 	job->update = update;
 	job->url = xstrdup(url);
+	job->authorization = authorization ? xstrdup(authorization) : NULL;
 	pthread_mutex_lock(&pool.lock);
 	*pool.jobs_tail = job;
 	pool.jobs_tail = &job->next;
@@ -174,6 +211,7 @@ void firmware_stop(void)
 	for (job = pool.jobs; job; job = next) {
 		next = job->next;
 		free(job->url);
+		free(job->authorization);
 		free(job);
 	}
 	pool.jobs = NULL;

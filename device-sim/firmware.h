@@ -22,8 +22,10 @@ typedef struct firmware_result {
 /* Starts n download threads. notify(ctx) is called from a download thread after each result. */
 int firmware_start(int n, void (*notify)(void *ctx), void *ctx);
 
-/* Queues a download of url (copied) for device/update. */
-void firmware_submit(uint32_t device, uint32_t update, const char *url);
+/* Queues a download of url (copied) for device/update. authorization (copied; NULL for none) is sent as
+ * the Authorization header: the device's token, for packages on the hub. A download cut off part-way is
+ * resumed with a Range request (up to FIRMWARE_ATTEMPTS tries), hashing on from where it stopped. */
+void firmware_submit(uint32_t device, uint32_t update, const char *url, const char *authorization);
 
 /* Calls fn for every finished download, in the caller's thread, and forgets them. */
 void firmware_drain(void (*fn)(void *ctx, const firmware_result *r), void *ctx);

@@ -323,25 +323,34 @@ static void connect_device(sim_device *d)
 	buf_release(&path);
 }
 
-/* The Authorization header: a device-scoped SAS token, sr = urlencode(host/devices/id), no skn. */
-static int append_auth(sim_device *d, struct lws *wsi, unsigned char **p, unsigned char *end)
+int fleet_device_token(const sim_device *d, int64_t expiry, buf *out)
 {
 	char id[160];
-	buf resource = BUF_INIT, sr = BUF_INIT, token = BUF_INIT;
-	int64_t now = (int64_t)time(NULL), ttl = fleet.o->token_ttl_s;
+	buf resource = BUF_INIT, sr = BUF_INIT;
 	int rc;
 
 	options_device_id(fleet.o, (int)d->index, id, sizeof(id));
 	buf_printf(&resource, "%s/devices/%s", fleet.hub->host, id);
 	url_encode(resource.data, &sr);
-	rc = sas_build(sr.data, d->key, NULL, now + ttl, &token);
+	rc = sas_build(sr.data, d->key, NULL, expiry, out);
+	buf_release(&resource);
+	buf_release(&sr);
+	return rc;
+}
+
+/* The Authorization header: a device-scoped SAS token, sr = urlencode(host/devices/id), no skn. */
+static int append_auth(sim_device *d, struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+	buf token = BUF_INIT;
+	int64_t now = (int64_t)time(NULL), ttl = fleet.o->token_ttl_s;
+	int rc;
+
+	rc = fleet_device_token(d, now + ttl, &token);
 	/* Renew well before expiry, spread so that devices connected together do not all renew together. */
 	d->renew_at = now + (int64_t)((double)ttl * (0.65 + 0.1 * fleet_random()));
 	if (rc == 0)
 		rc = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, (unsigned char *)token.data,
 						  (int)token.len, p, end);
-	buf_release(&resource);
-	buf_release(&sr);
 	buf_release(&token);
 	return rc;
 }

@@ -42,6 +42,9 @@ void fleet_close(sim_device *d, int code, const char *reason, uint32_t reconnect
 /* Calls device_on_action(d, kind, msg) after delay_ms, whatever the connection does meanwhile. */
 void fleet_after(sim_device *d, uint32_t delay_ms, int kind, json_t *msg_take);
 
+/* Appends d's device SAS token (sr = urlencode(host/devices/id), no skn) expiring at expiry (Unix
+ * seconds) to out. Returns 0, or non-zero for a bad key. */
+int fleet_device_token(const sim_device *d, int64_t expiry, buf *out);
 const sim_options *fleet_options(void);
 sim_stats *fleet_stats(void);
 /* Uniform in [0, 1), from the --seed generator. */

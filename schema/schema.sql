@@ -48,3 +48,93 @@ CREATE TABLE hub_settings (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE jobs (
+    job_id                  TEXT PRIMARY KEY,
+    type                    TEXT    NOT NULL,            -- scheduleDeviceMethod | scheduleUpdateTwin
+    query_condition         TEXT    NOT NULL,
+    created_time            TEXT    NOT NULL,
+    start_time              TEXT    NOT NULL,            -- when the job may start
+    end_time                TEXT,
+    max_execution_seconds   INTEGER NOT NULL,
+    status                  TEXT    NOT NULL,            -- queued | scheduled | running | completed | failed | cancelled
+    failure_reason          TEXT,
+    status_message          TEXT,
+    spec                    TEXT    NOT NULL,            -- JSON: cloudToDeviceMethod or updateTwin
+    policy                  TEXT,                        -- JSON rollout policy; NULL for a plain job
+    phase                   INTEGER NOT NULL DEFAULT 0,  -- the rollout phase now running
+    paused                  INTEGER NOT NULL DEFAULT 0,
+    awaiting_approval       INTEGER NOT NULL DEFAULT 0,
+    etag                    INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX jobs_status ON jobs (status);
+CREATE TABLE job_devices (
+    job_id             TEXT    NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+    device_id          TEXT    NOT NULL,
+    module_id          TEXT    NOT NULL DEFAULT '',
+    phase              INTEGER NOT NULL DEFAULT 0,
+    status             TEXT    NOT NULL,   -- pending | scheduled | running | verifying | completed | failed | canceled
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    created_time       TEXT    NOT NULL,
+    start_time         TEXT,
+    end_time           TEXT,
+    last_updated_time  TEXT    NOT NULL,
+    not_before_ms      INTEGER NOT NULL DEFAULT 0,   -- deferred (retry backoff, window, jitter) until then
+    outcome            TEXT,                         -- JSON {"deviceMethodResponse":{"status":..,"payload":..}}
+    error_code         TEXT,
+    error_description  TEXT,
+    PRIMARY KEY (job_id, device_id, module_id)
+);
+CREATE INDEX job_devices_by_status ON job_devices (job_id, status, phase);
+CREATE INDEX job_devices_by_device ON job_devices (device_id);
+CREATE TABLE configurations (
+    config_id          TEXT PRIMARY KEY,
+    schema_version     TEXT    NOT NULL DEFAULT '1.0',
+    labels             TEXT    NOT NULL DEFAULT '{}',   -- JSON {name: value}
+    content            TEXT    NOT NULL,                -- JSON {"deviceContent": {path: value}}
+    target_condition   TEXT    NOT NULL DEFAULT '',
+    priority           INTEGER NOT NULL DEFAULT 0,
+    metric_queries     TEXT    NOT NULL DEFAULT '{}',   -- JSON {name: query}
+    metric_results     TEXT    NOT NULL DEFAULT '{}',   -- JSON {name: count}
+    targeted_count     INTEGER NOT NULL DEFAULT 0,
+    applied_count      INTEGER NOT NULL DEFAULT 0,
+    created_time       TEXT    NOT NULL,
+    created_seq        INTEGER NOT NULL,                -- breaks ties between equal created_time
+    last_updated_time  TEXT    NOT NULL,
+    etag               INTEGER NOT NULL DEFAULT 1,
+    evaluated_etag     INTEGER NOT NULL DEFAULT 0       -- the etag whose target set the reconciler has evaluated
+);
+CREATE TABLE configuration_devices (
+    configuration_id TEXT    NOT NULL REFERENCES configurations (config_id) ON DELETE CASCADE,
+    identity_id      INTEGER NOT NULL REFERENCES identities (id) ON DELETE CASCADE,
+    status           TEXT    NOT NULL,
+    PRIMARY KEY (configuration_id, identity_id)
+) WITHOUT ROWID;
+CREATE INDEX configuration_devices_by_identity ON configuration_devices (identity_id);
+CREATE TABLE configuration_settings (
+    identity_id INTEGER PRIMARY KEY REFERENCES identities (id) ON DELETE CASCADE,
+    settings    TEXT    NOT NULL
+);
+CREATE TABLE configuration_dirty (
+    identity_id INTEGER PRIMARY KEY REFERENCES identities (id) ON DELETE CASCADE,
+    mark        INTEGER NOT NULL
+);
+CREATE TRIGGER configuration_dirty_on_insert AFTER INSERT ON identities
+WHEN NEW.module_id = '' AND EXISTS (SELECT 1 FROM configurations)
+BEGIN
+    INSERT OR REPLACE INTO configuration_dirty (identity_id, mark) VALUES (NEW.id, random());
+END;
+CREATE TRIGGER configuration_dirty_on_update
+AFTER UPDATE OF tags, desired, reported, status, model_id, iot_edge ON identities
+WHEN NEW.module_id = '' AND EXISTS (SELECT 1 FROM configurations)
+BEGIN
+    INSERT OR REPLACE INTO configuration_dirty (identity_id, mark) VALUES (NEW.id, random());
+END;
+CREATE TABLE artifacts (
+    artifact_id       TEXT    PRIMARY KEY,
+    version           TEXT    NOT NULL,
+    compatible_model  TEXT    NOT NULL,   -- JSON: a model name, or an array of them
+    sha256            TEXT    NOT NULL,   -- lowercase hex of the file's SHA-256
+    size              INTEGER NOT NULL,   -- bytes
+    content_type      TEXT    NOT NULL,
+    created_time      TEXT    NOT NULL    -- ISO 8601 UTC
+);

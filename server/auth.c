@@ -244,6 +244,45 @@ int auth_check_device(const char *authorization, size_t len, const char *device_
 	return rc;
 }
 
+/* Splits "{id}" or "{id}/modules/{mid}" (the part of a device token's sr after "{host}/devices/"). */
+static int split_device_resource(const char *rest, char device_id[129], char module_id[129])
+{
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+
+	module_id[0] = '\0';
+	if (n == 0 || n > 128)
+		return err_set(DH_EUNAUTH, "the token does not name a device");
+	snprintf(device_id, 129, "%.*s", (int)n, rest);
+	if (!slash)
+		return 0;
+	if (strncmp(slash, "/modules/", 9) != 0 || !slash[9] || strchr(slash + 9, '/') || strlen(slash + 9) > 128)
+		return err_set(DH_EUNAUTH, "the token does not name a device or module");
+	snprintf(module_id, 129, "%s", slash + 9);
+	return 0;
+}
+
+int auth_check_device_token(const char *authorization, size_t len, char device_id[129], char module_id[129])
+{
+	size_t hostlen = strlen(auth_hostname);
+	sas_token t;
+	int rc;
+
+	device_id[0] = module_id[0] = '\0';
+	if (!authorization || len == 0)
+		return err_set(DH_EUNAUTH, "the request has no Authorization header");
+	if ((rc = sas_parse(authorization, len, &t)) != 0)
+		return rc;
+	if (t.skn[0])
+		return err_set(DH_EUNAUTH, "not a device token (it names a policy)");
+	/* sas_scope_covers compares case-insensitively; so does this prefix test. */
+	if (strncasecmp(t.sr, auth_hostname, hostlen) != 0 || strncasecmp(t.sr + hostlen, "/devices/", 9) != 0)
+		return err_set(DH_EUNAUTH, "the token's resource '%s' is not a device of this hub", t.sr);
+	if ((rc = split_device_resource(t.sr + hostlen + 9, device_id, module_id)) != 0)
+		return rc;
+	return auth_check_device(authorization, len, device_id, module_id);
+}
+
 char *auth_owner_connection_string(void)
 {
 	store_policy p;

@@ -35,6 +35,12 @@ int auth_check(const char *authorization, size_t len, int need);
  * DH_ERIGHT with a message; never says whether the identity exists (both are DH_EUNAUTH). */
 int auth_check_device(const char *authorization, size_t len, const char *device_id, const char *module_id);
 
+/* For callers that learn the identity from the token (artifact downloads): takes the device and module
+ * from a device-scoped token's sr ("{hostname}/devices/{id}[/modules/{mid}]") and checks it as
+ * auth_check_device does. Policy tokens (skn) are refused here: check those with auth_check.
+ * OUT: device_id and module_id ("" for a device), each STORE_ID_MAX + 1 (129) bytes. */
+int auth_check_device_token(const char *authorization, size_t len, char device_id[129], char module_id[129]);
+
 /* The owner connection string "HostName=..;SharedAccessKeyName=iothubowner;SharedAccessKey=..".
  * Caller frees. */
 char *auth_owner_connection_string(void);

@@ -20,6 +20,7 @@ typedef struct config {
 	char owner_key[128];
 	char log_level[16];
 	int http_threads;
+	int test_clock;
 	char *indexes[CONFIG_MAX_INDEXES];   /* owned; --index may repeat; env takes a comma-separated list */
 	int nindexes;
 } config;

@@ -28,13 +28,20 @@ typedef enum dh_err {
 	DH_ENOROUTE = -32,     /* 404 no such resource */
 	DH_ENOPOLICY = -33,    /* 404 no such shared access policy */
 	DH_EOFFLINE = -34,     /* 404103 DeviceNotOnline */
+	DH_ENOARTIFACT = -38,  /* 404 ArtifactNotFound */
+	DH_ENOJOB = -35,       /* 404 JobNotFound */
+	DH_ENOCONFIG = -39,    /* 404 ConfigurationNotFound */
 	/* 405, 409, 412, 413, 415 */
 	DH_EMETHOD = -40,      /* 405 method not allowed on this path */
 	DH_EEXISTS = -41,      /* 409001 DeviceAlreadyExists */
 	DH_EMODEXISTS = -42,   /* 409301 ModuleAlreadyExistsOnDevice */
 	DH_EETAG = -43,        /* 412002 PreconditionFailed */
+	DH_EJOBEXISTS = -46,   /* 409 JobAlreadyExists */
+	DH_ECONFIGEXISTS = -47, /* 409 ConfigurationAlreadyExists */
 	DH_ETOOBIG = -44,      /* 413001 MessageTooLarge */
 	DH_EMEDIA = -45,       /* 415 unsupported content type */
+	DH_EARTEXISTS = -48,   /* 409 ArtifactAlreadyExists */
+	DH_ERANGE = -49,       /* 416 RequestedRangeNotSatisfiable */
 	/* 5xx */
 	DH_ENOMEM = -50,       /* 500001 ServerError (out of memory) */
 	DH_EIO = -51,          /* 500001 ServerError (storage failed) */

@@ -8,14 +8,18 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define HTTP_MAX_SEGMENTS 8
+#define HTTP_MAX_HEADERS 6
 
 typedef struct http_request {
 	const char *method;
 	const char *segs[HTTP_MAX_SEGMENTS];     /* decoded path segments, owned by the request */
 	int nsegs;
 	json_t *body;                            /* parsed JSON body for routes that take one, else NULL */
+	const char *raw_body;                    /* HTTP_RAW_BODY routes: the bytes as sent (owned by the gate) */
+	size_t raw_len;
 	const char *if_match;                    /* unquoted; NULL when absent */
 	void *conn;                              /* struct MHD_Connection *, for http_query_arg */
 	void *ctx;                               /* the gate's per-request state, for http_defer */
@@ -30,6 +34,18 @@ typedef struct http_response {
 	char etag[40];                /* sent quoted when non-empty */
 	char *continuation;           /* owned; x-ms-continuation when non-NULL */
 	const char *item_type;        /* x-ms-item-type when non-NULL */
+	/* A file instead of a body (artifact downloads): file_len bytes of file_fd from file_offset, sent
+	 * without reading it into memory. The gate takes the fd and closes it whatever happens. Content-Type
+	 * is content_type when set, else whatever headers[] carry. */
+	int send_file;
+	int file_fd;
+	uint64_t file_offset, file_len;
+	/* Extra headers (Content-Range, Accept-Ranges, ...), sent with errors too (a 416 needs its
+	 * Content-Range); a NULL name ends the list. */
+	struct {
+		const char *name;     /* static */
+		char value[160];
+	} headers[HTTP_MAX_HEADERS];
 } http_response;
 
 /* A handler translates one request to a domain call. Returns 0 with res filled, or a dh_err (message
@@ -39,6 +55,8 @@ typedef int (*http_handler)(const http_request *req, http_response *res);
 enum http_route_flags {
 	HTTP_JSON_BODY = 1,     /* the body must be JSON (parsed into req->body) */
 	HTTP_PUBLIC = 2,        /* no Authorization needed */
+	HTTP_RAW_BODY = 4,      /* the body is bytes of any content type (req->raw_body), not parsed */
+	HTTP_OWN_AUTH = 8,      /* the handler checks Authorization itself (device tokens); right unused */
 };
 
 typedef struct http_route {
@@ -53,6 +71,10 @@ typedef struct http_route {
 
 /* The route table (http_routes.c), ended by a row with method NULL. */
 extern const http_route http_routes[];
+
+/* Adds a header to res (at most HTTP_MAX_HEADERS; later ones are dropped). name must be static. */
+void http_response_header(http_response *res, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* A URL query argument (e.g. "top"), or NULL. */
 const char *http_query_arg(const http_request *req, const char *name);

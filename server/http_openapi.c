@@ -15,7 +15,7 @@ static const char *param_name(const char *prev, size_t n)
 		const char *segment;
 		const char *param;
 	} names[] = {{"devices", "deviceId"}, {"twins", "deviceId"}, {"modules", "moduleId"},
-		     {"policies", "policyName"}, {"ui", "file"}};
+		     {"policies", "policyName"}, {"rollouts", "rolloutId"}, {"{}", "action"}, {"v2", "jobId"}, {"ui", "file"}, {"artifacts", "artifactId"}};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i].segment) == n && strncmp(prev, names[i].segment, n) == 0)
@@ -62,6 +62,9 @@ static json_t *openapi_operation(const http_route *r, json_t *params)
 	if (r->flags & HTTP_JSON_BODY)
 		json_object_set_new(op, "requestBody",
 				    json_pack("{s:b, s:{s:{}}}", "required", 1, "content", "application/json"));
+	if (r->flags & HTTP_RAW_BODY)
+		json_object_set_new(op, "requestBody",
+				    json_pack("{s:b, s:{s:{}}}", "required", 1, "content", "application/octet-stream"));
 	return op;
 }
 

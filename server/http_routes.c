@@ -4,11 +4,14 @@
  * the gate's (http_server.c). Must never hold SQL.
  */
 #include "http.h"
+#include "http_jobs.h"
 
 #include "auth.h"
 #include "buf.h"
 #include "embed.h"
 #include "err.h"
+#include "http_artifact.h"
+#include "http_configurations.h"
 #include "method.h"
 #include "query.h"
 #include "registry.h"
@@ -212,6 +215,23 @@ const http_route http_routes[] = {
 	{"GET", "/", h_index, AUTH_NONE, 0, HTTP_PUBLIC, "The dashboard"},
 	{"GET", "/ui/{}", h_asset, AUTH_NONE, 0, HTTP_PUBLIC, "A dashboard asset"},
 	{"GET", "/openapi.json", h_openapi, AUTH_NONE, 0, HTTP_PUBLIC, "This API as an OpenAPI 3 document"},
+	{"GET", "/jobs/v2/query", http_job_query, AUTH_SERVICE_CONNECT, 0, 0, "List jobs (jobType, jobStatus)"},
+	{"PUT", "/jobs/v2/{}", http_job_put, AUTH_SERVICE_CONNECT, 160 * KB, HTTP_JSON_BODY,
+	 "Create a scheduleDeviceMethod or scheduleUpdateTwin job"},
+	{"GET", "/jobs/v2/{}", http_job_get, AUTH_SERVICE_CONNECT, 0, 0, "Get a job with its device statistics"},
+	{"POST", "/jobs/v2/{}/cancel", http_job_cancel, AUTH_SERVICE_CONNECT, 0, 0, "Cancel a job"},
+	{"POST", "/devicehub/rollouts/dryrun", http_rollout_dry_run, AUTH_SERVICE_CONNECT, 160 * KB, HTTP_JSON_BODY,
+	 "A rollout's targets, phase sizes, firmware versions and offline devices, without starting it"},
+	{"PUT", "/devicehub/rollouts/{}", http_rollout_put, AUTH_SERVICE_CONNECT, 160 * KB, HTTP_JSON_BODY,
+	 "Create a rollout: a job body plus a policy (phases, rate, gates, windows)"},
+	{"GET", "/devicehub/rollouts/{}", http_job_get, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Get a rollout with per-phase counts and failures by error code"},
+	{"GET", "/devicehub/rollouts/{}/devices", http_rollout_devices, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Per-device outcomes of a rollout (top, skip)"},
+	{"POST", "/devicehub/rollouts/{}/{}", http_rollout_control, AUTH_SERVICE_CONNECT, 0, 0,
+	 "pause, resume, approve (the next phase), retry (the failed devices) or cancel"},
+	{"PUT", "/devicehub/clock", http_clock_put, AUTH_OWNER, 1 * KB, HTTP_JSON_BODY,
+	 "Set the hub clock's offset (only with --test-clock 1)"},
 	{"POST", "/devices/query", h_query, AUTH_SERVICE_CONNECT, 16 * KB, HTTP_JSON_BODY,
 	 "Query twins with IoT Hub's query language"},
 	{"GET", "/devices", h_devices_list, AUTH_REGISTRY_READ, 0, 0, "List device identities (top=N, at most 1000)"},
@@ -242,9 +262,29 @@ const http_route http_routes[] = {
 	 "Merge-patch a module twin"},
 	{"PUT", "/twins/{}/modules/{}", h_twin_put, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
 	 "Replace a module twin's tags and desired properties"},
+	{"POST", "/configurations/testQueries", http_configuration_test_queries, AUTH_SERVICE_CONNECT, 64 * KB,
+	 HTTP_JSON_BODY, "Validate a target condition and metric queries and count what they select"},
+	{"GET", "/configurations", http_configuration_list, AUTH_SERVICE_CONNECT, 0, 0,
+	 "List configurations (top=N, at most 100)"},
+	{"PUT", "/configurations/{}", http_configuration_put, AUTH_SERVICE_CONNECT, 64 * KB, HTTP_JSON_BODY,
+	 "Create a configuration (no If-Match) or update it (If-Match)"},
+	{"GET", "/configurations/{}", http_configuration_get, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Get a configuration with its metrics"},
+	{"DELETE", "/configurations/{}", http_configuration_delete, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Delete a configuration; its settings are taken back from the devices"},
 	{"GET", "/devicehub/policies", h_policies, AUTH_OWNER, 0, 0,
 	 "List shared access policies and their keys (owner only)"},
 	{"POST", "/devicehub/policies/{}/rotate", h_policy_rotate, AUTH_OWNER, 0, 0,
 	 "Replace a policy's key: key=primary|secondary|both (owner only)"},
+	{"GET", "/devicehub/artifacts", http_artifact_list, AUTH_SERVICE_CONNECT, 0, 0, "List firmware artifacts"},
+	{"POST", "/devicehub/artifacts", http_artifact_upload, AUTH_SERVICE_CONNECT, ARTIFACT_MAX_BYTES, HTTP_RAW_BODY,
+	 "Upload a firmware package (raw body) with a generated id: version=, model=a[,b]"},
+	{"PUT", "/devicehub/artifacts/{}", http_artifact_upload, AUTH_SERVICE_CONNECT, ARTIFACT_MAX_BYTES, HTTP_RAW_BODY,
+	 "Upload a firmware package (raw body) under this id: version=, model=a[,b]; 409 if it exists"},
+	{"GET", "/devicehub/artifacts/{}", http_artifact_get, AUTH_SERVICE_CONNECT, 0, 0, "An artifact's metadata"},
+	{"DELETE", "/devicehub/artifacts/{}", http_artifact_delete, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Delete an artifact and its file"},
+	{"GET", "/devicehub/artifacts/{}/content", http_artifact_content, AUTH_NONE, 0, HTTP_OWN_AUTH,
+	 "Download the package (device token or ServiceConnect/DeviceConnect policy token); Range supported"},
 	{NULL, NULL, NULL, 0, 0, 0, NULL},
 };

@@ -15,11 +15,13 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define HTTP_SEGMENT_MAX 512
 #define HTTP_DEFAULT_LIMIT 4096   /* what a route that takes no body may carry before it is refused */
@@ -53,6 +55,21 @@ const char *http_query_arg(const http_request *req, const char *name)
 const char *http_header(const http_request *req, const char *name)
 {
 	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}
+
+void http_response_header(http_response *res, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	for (int i = 0; i < HTTP_MAX_HEADERS; i++) {
+		if (res->headers[i].name)
+			continue;
+		res->headers[i].name = name;
+		va_start(ap, fmt);
+		vsnprintf(res->headers[i].value, sizeof(res->headers[i].value), fmt, ap);
+		va_end(ap);
+		return;
+	}
 }
 
 /* Splits the raw path into decoded segments. A trailing slash is ignored (the SDK lists with
@@ -172,8 +189,20 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 		res->body = error_body(code);
 		res->status = info.status;
 		res->raw = NULL;
+		if (res->send_file)
+			close(res->file_fd);
+		res->send_file = 0;
 	}
-	if (res->raw) {
+	if (res->send_file) {
+		/* libmicrohttpd owns the fd from here (sendfile where it can) and closes it with the response. */
+		r = MHD_create_response_from_fd_at_offset64(res->file_len, res->file_fd, res->file_offset);
+		if (!r) {
+			close(res->file_fd);
+			return MHD_NO;
+		}
+		if (res->content_type) /* else the handler's headers[] carry it */
+			MHD_add_response_header(r, "Content-Type", res->content_type);
+	} else if (res->raw) {
 		r = MHD_create_response_from_buffer(res->raw_len, (void *)res->raw, MHD_RESPMEM_PERSISTENT);
 		MHD_add_response_header(r, "Content-Type", res->content_type);
 	} else {
@@ -193,6 +222,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 		MHD_add_response_header(r, "x-ms-continuation", res->continuation);
 	if (res->item_type && !code)
 		MHD_add_response_header(r, "x-ms-item-type", res->item_type);
+	for (int i = 0; i < HTTP_MAX_HEADERS && res->headers[i].name; i++)
+		MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
 	ok = MHD_queue_response(c, (unsigned)res->status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -226,6 +257,11 @@ static int take_body(http_ctx *ctx, const http_route *route, http_request *req)
 {
 	if (ctx->too_big)
 		return err_set(DH_ETOOBIG, "the body exceeds %zu bytes", route->body_limit);
+	if (route->flags & HTTP_RAW_BODY) {
+		req->raw_body = ctx->body.data;
+		req->raw_len = ctx->body.len;
+		return 0;
+	}
 	if (!(route->flags & HTTP_JSON_BODY))
 		return 0;
 	if (!content_type_ok(http_header(req, "Content-Type")))
@@ -251,7 +287,7 @@ static int dispatch(struct MHD_Connection *c, const char *url, const char *metho
 	req.ctx = ctx;
 	if ((rc = split_path(url, ctx, &req)) != 0 || (rc = find_route(method, &req, &route)) != 0)
 		return rc;
-	if (!(route->flags & HTTP_PUBLIC)) {
+	if (!(route->flags & (HTTP_PUBLIC | HTTP_OWN_AUTH))) {
 		auth_value = http_header(&req, "Authorization");
 		if ((rc = auth_check(auth_value, auth_value ? strlen(auth_value) : 0, route->right)) != 0)
 			return rc;
@@ -267,18 +303,27 @@ static int dispatch(struct MHD_Connection *c, const char *url, const char *metho
 	return rc;
 }
 
-/* Body limit while uploading: the largest any route takes, so the gate can refuse with 413 afterwards
- * without buffering an unbounded body. */
-static size_t largest_limit(void)
+/* Body limit while uploading: the route's own (unknown paths: the default), so the gate can refuse with
+ * 413 afterwards without buffering an unbounded body, and one route's large limit (64 MB artifacts) is
+ * not every route's. A raw-body route checks the caller first: a stranger cannot make it buffer. */
+static size_t upload_limit(const char *url, const char *method, http_ctx *ctx, struct MHD_Connection *c)
 {
-	static size_t cached;
+	http_request req;
+	const http_route *route = NULL;
+	const char *auth_value;
+	size_t limit = HTTP_DEFAULT_LIMIT;
 
-	if (!cached) {
-		for (const http_route *r = http_routes; r->method; r++)
-			if (r->body_limit > cached)
-				cached = r->body_limit;
+	memset(&req, 0, sizeof(req));
+	req.conn = c;
+	if (split_path(url, ctx, &req) == 0 && find_route(method, &req, &route) == 0 && route->body_limit) {
+		limit = route->body_limit;
+		auth_value = http_header(&req, "Authorization");
+		if ((route->flags & HTTP_RAW_BODY) && !(route->flags & (HTTP_PUBLIC | HTTP_OWN_AUTH)) &&
+		    auth_check(auth_value, auth_value ? strlen(auth_value) : 0, route->right) != 0)
+			limit = HTTP_DEFAULT_LIMIT;
 	}
-	return cached;
+	err_clear();
+	return limit;
 }
 
 http_deferred *http_defer(const http_request *req)
@@ -328,7 +373,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	/* First call: only set up. Queuing an answer here makes libmicrohttpd close the connection. */
 	if (!ctx) {
 		ctx = xcalloc(1, sizeof(*ctx));
-		ctx->limit = largest_limit();
+		ctx->limit = upload_limit(url, method, ctx, c);
 		*con_cls = ctx;
 		return MHD_YES;
 	}

@@ -7,12 +7,16 @@
  * `devicehubd owner-connection-string` prints the owner's connection string (for `make run`), and
  * `devicehubd sas-token` prints a one-hour owner SAS token (for curl and scripts).
  */
+#include "artifact.h"
 #include "auth.h"
 #include "buf.h"
 #include "config.h"
+#include "configuration.h"
 #include "crypto.h"
 #include "err.h"
 #include "http.h"
+#include "http_jobs.h"
+#include "job.h"
 #include "json_util.h"
 #include "log.h"
 #include "method.h"
@@ -51,6 +55,9 @@ static int open_state(const config *cfg, int serving, int *first_start)
 	if (serving && (rc = store_index_sync(store_thread(), cfg->indexes, cfg->nindexes)) != 0)
 		goto out;
 	if ((rc = auth_init(cfg->hostname, cfg->owner_key, first_start)) != 0)
+		goto out;
+	/* Only a serving process tidies unfinished uploads: a subcommand may run beside a live server. */
+	if (serving && (rc = artifact_init(cfg->data_dir)) != 0)
 		goto out;
 	rc = serving ? session_init() : 0;
 out:
@@ -126,7 +133,9 @@ int main(int argc, char **argv)
 		print_owner("", mode);
 		goto out;
 	}
-	if ((rc = method_init()) != 0 || (rc = twin_batch_start()) != 0 ||
+	http_jobs_allow_clock(cfg.test_clock);
+	if ((rc = method_init()) != 0 || (rc = twin_batch_start()) != 0 || (rc = job_engine_start()) != 0 ||
+	    (rc = configuration_reconciler_start()) != 0 ||
 	    (rc = http_server_start(cfg.http_addr, cfg.http_port, cfg.http_threads, &http)) != 0 ||
 	    (rc = ws_device_start(cfg.device_addr, cfg.device_port, &devices)) != 0) {
 		log_error("cannot start: %s", err_message());
@@ -138,8 +147,11 @@ int main(int argc, char **argv)
 		print_owner("First start: the owner connection string (shown once; keep it safe):\n  ", mode);
 	wait_for_stop(&stop);
 out:
-	/* Waiting method calls are answered first, so no HTTP request stays suspended at the stop; sessions
-	 * are closed (1000) before their edge goes, and nothing calls the edge after ws_device_stop. */
+	/* The job engine stops first (its devices in flight are settled at the next start); waiting method
+	 * calls are answered next, so no HTTP request stays suspended at the stop; sessions are closed (1000)
+	 * before their edge goes, and nothing calls the edge after ws_device_stop. */
+	job_engine_stop();
+	configuration_reconciler_stop();
 	method_shutdown();
 	http_server_stop(http);
 	if (mode == RUN_SERVE)

@@ -112,6 +112,25 @@ static int check_segments(qcomp *c, const qnode *path)
 	return c->rc;
 }
 
+static int is_config_status(const qnode *p)
+{
+	return p->nsegs == 3 && !strcasecmp(p->segs[0], "configurations") && !strcasecmp(p->segs[2], "status");
+}
+
+/* `configurations.[[id]].status`: the configuration's status for the twin (reference §1.7), a string or
+ * undefined. The id is a bound parameter. Returns 0 when path is something else. */
+static int configuration_status(qcomp *c, const qnode *path, int as_json, buf *out)
+{
+	buf ph = BUF_INIT;
+
+	if (!is_config_status(path))
+		return 0;
+	c->d->placeholder(&ph, add_param(c, NULL, QUERY_PARAM_TEXT, 0, 0, path->segs[1]));
+	c->d->configuration_status(out, buf_cstr(&ph), as_json);
+	buf_release(&ph);
+	return 1;
+}
+
 static void compile_path(qcomp *c, const qnode *n, cexpr *e)
 {
 	size_t used = 0;
@@ -119,6 +138,10 @@ static void compile_path(qcomp *c, const qnode *n, cexpr *e)
 
 	if (check_segments(c, n))
 		return;
+	if (configuration_status(c, n, 0, &e->v)) {
+		e->ty = TY_STR;   /* no field: a NULL value is undefined */
+		return;
+	}
 	f = store_field_lookup((const char *const *)n->segs, n->nsegs, &used);
 	if (!f) {
 		e->ty = TY_UNDEF;
@@ -682,7 +705,7 @@ static void path_text(qcomp *c, const qnode *path, buf *out)
 	size_t used = 0;
 	const store_field *f;
 
-	if (check_segments(c, path))
+	if (check_segments(c, path) || configuration_status(c, path, 1, out))
 		return;
 	f = store_field_lookup((const char *const *)path->segs, path->nsegs, &used);
 	if (!f)
@@ -736,6 +759,10 @@ static int is_grouped(qcomp *c, const qnode *path)
 	buf want = BUF_INIT;
 	int found = 0;
 
+	/* A configuration status binds its id as a new parameter each time, so its SQL never repeats. */
+	for (size_t i = 0; i < c->q->ngroup && is_config_status(path); i++)
+		if (is_config_status(c->q->group[i]) && !strcmp(c->q->group[i]->segs[1], path->segs[1]))
+			return 1;
 	group_key(c, path, &want);
 	for (size_t i = 0; i < c->q->ngroup && !found; i++) {
 		buf have = BUF_INIT;

@@ -231,6 +231,13 @@ void session_kick(const char *device_id, const char *module_id, int code, const 
 		kicked[i].ops->close(kicked[i].edge, kicked[i].conn, code, reason);
 }
 
+int session_connected(const char *device_id, const char *module_id)
+{
+	session_entry e;
+
+	return find(device_id, module_id, &e);
+}
+
 int64_t session_connected_count(void)
 {
 	return atomic_load(&session_count);

@@ -56,6 +56,9 @@ void session_kick(const char *device_id, const char *module_id, int code, const 
 int session_send_method(const char *device_id, const char *module_id, const char *rid, const char *name,
 			const json_t *payload);
 
+/* 1 when the identity has a live connection. */
+int session_connected(const char *device_id, const char *module_id);
+
 /* Identities connected now. */
 int64_t session_connected_count(void);
 

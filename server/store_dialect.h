@@ -66,6 +66,10 @@ typedef struct store_dialect {
 	void (*placeholder)(buf *out, int index);
 	/* Appends a quoted SQL identifier. */
 	void (*identifier)(buf *out, const char *name);
+	/* Appends an expression for `configurations.[[id]].status` of the identity row being filtered: the
+	 * status text ('Targeted', 'Applied'), or NULL when the configuration does not target it. id_param is
+	 * the placeholder holding the configuration id; as_json renders the text as JSON ("Applied"). */
+	void (*configuration_status)(buf *out, const char *id_param, int as_json);
 } store_dialect;
 
 /* The SQLite dialect. Static storage. */

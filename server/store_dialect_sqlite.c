@@ -148,6 +148,13 @@ static void sqlite_identifier(buf *out, const char *name)
 	buf_putc(out, '"');
 }
 
+/* A correlated lookup on configuration_devices' primary key (configuration_id, identity_id). */
+static void sqlite_configuration_status(buf *out, const char *id_param, int as_json)
+{
+	buf_printf(out, "(SELECT %s FROM configuration_devices WHERE configuration_id = %s AND identity_id = identities.id)",
+		   as_json ? "json_quote(status)" : "status", id_param);
+}
+
 static const store_dialect sqlite_dialect = {
 	.name = "sqlite",
 	.identity_table = "identities",
@@ -160,6 +167,7 @@ static const store_dialect sqlite_dialect = {
 	.column_text = sqlite_column_text,
 	.placeholder = sqlite_placeholder,
 	.identifier = sqlite_identifier,
+	.configuration_status = sqlite_configuration_status,
 };
 
 const store_dialect *store_dialect_sqlite(void)

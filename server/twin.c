@@ -645,6 +645,29 @@ cleanup:
 	return rc;
 }
 
+int twin_patch_locked(store *s, const char *device_id, const char *module_id, const json_t *body,
+		      const char *if_match, const char *now, int64_t *desired_version)
+{
+	store_identity id;
+	store_twin tw = {0};
+	const char *mid = module_or_device(module_id);
+	int64_t before;
+	int rc;
+
+	*desired_version = 0;
+	if ((rc = twin_read_for_write(s, device_id, mid, if_match, &id, &tw)) != 0)
+		goto cleanup;
+	before = tw.desired_version;
+	if ((rc = twin_apply_patch(&tw, body, now)) != 0 ||
+	    (rc = store_device_update_twin(s, device_id, mid, &tw)) != 0)
+		goto cleanup;
+	if (tw.desired_version != before)
+		*desired_version = tw.desired_version;
+cleanup:
+	store_twin_release(&tw);
+	return rc;
+}
+
 /* A section's values with its $version, without $metadata: what a device reads. */
 static json_t *section_for_device(const json_t *values, int64_t version)
 {

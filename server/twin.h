@@ -58,6 +58,12 @@ char *twin_identity_etag_text(int64_t counter, char out[32]);
 int twin_get(const char *device_id, const char *module_id, json_t **out);
 int twin_update(const char *device_id, const char *module_id, const json_t *body, int replace,
 		const char *if_match, json_t **out);
+/* A service PATCH inside the caller's transaction (jobs batch many). Pushes nothing: when
+ * *desired_version is non-zero the desired section changed, and the caller pushes the patch's
+ * properties.desired with that version after its commit (session_push_desired). */
+int twin_patch_locked(store *s, const char *device_id, const char *module_id, const json_t *body,
+		      const char *if_match, const char *now, int64_t *desired_version);
+
 /* The device channel's read: {"desired":{..,"$version":n},"reported":{..,"$version":m}} without tags
  * or $metadata (reference §3). When the desired $version is <= if_newer_than (pass -1 for always),
  * *out is NULL and *desired_version still says the current version. OUT: *out (new reference),
