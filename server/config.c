@@ -40,6 +40,8 @@ static const config_setting config_settings[] = {
 	 "debug, info, warn or error"},
 	{"http-threads", CONFIG_INT, offsetof(config, http_threads), 0, "2", 1, 64,
 	 "threads serving the REST API (one SQLite connection each)"},
+	{"public-url", CONFIG_STRING, offsetof(config, public_url), sizeof(((config *)0)->public_url), "", 0, 0,
+	 "the REST API's base URL as devices reach it, for firmware download links (default http://HOSTNAME:HTTP-PORT)"},
 	{"test-clock", CONFIG_INT, offsetof(config, test_clock), 0, "0", 0, 1,
 	 "1 lets the owner move the hub clock (PUT /devicehub/clock) for tests of schedules and windows"},
 	{"index", CONFIG_LIST, offsetof(config, indexes), 0, "", 0, 0,

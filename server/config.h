@@ -21,6 +21,7 @@ typedef struct config {
 	char log_level[16];
 	int http_threads;
 	int test_clock;
+	char public_url[256];
 	char *indexes[CONFIG_MAX_INDEXES];   /* owned; --index may repeat; env takes a comma-separated list */
 	int nindexes;
 } config;

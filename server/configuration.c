@@ -33,11 +33,13 @@ int configuration_validate_id(const char *id)
 		return err_set(DH_EINVAL, "configuration id must be 1 to %d characters", CONFIGURATION_ID_MAX);
 	for (const unsigned char *c = (const unsigned char *)id; *c; c++) {
 		if (*c <= ' ' || *c >= 0x7f)
-			return err_set(DH_EINVAL, "configuration id '%.48s' contains a space, control or non-ASCII character",
-				       id);
+			return err_set(DH_EINVAL,
+				       "configuration id '%.48s' contains a space, control or non-ASCII character", id);
 		if ((*c >= 'A' && *c <= 'Z') || strchr("&^[]{}\\|\"<>/", *c))
-			return err_set(DH_EINVAL, "configuration id '%.48s' contains '%c': ids are lower case without"
-				       " & ^ [ ] { } \\ | \" < > /", id, *c);
+			return err_set(DH_EINVAL,
+				       "configuration id '%.48s' contains '%c': ids are lower case without"
+				       " & ^ [ ] { } \\ | \" < > /",
+				       id, *c);
 	}
 	return 0;
 }
@@ -86,13 +88,15 @@ static int check_content_members(const json_t *content)
 
 	if (!json_is_object(content))
 		return err_set(DH_EINVAL, "content must be a JSON object");
-	json_object_foreach((json_t *)content, key, v) {
+	json_object_foreach((json_t *)content, key, v)
+	{
 		if (!strcmp(key, "deviceContent"))
 			continue;
 		if (strcmp(key, "moduleContent") && strcmp(key, "modulesContent"))
 			return err_set(DH_EINVAL, "unknown content member '%.64s'; use deviceContent", key);
 		if (!json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
-			return err_set(DH_EINVAL, "module configurations (%s) are not supported; use deviceContent", key);
+			return err_set(DH_EINVAL, "module configurations (%s) are not supported; use deviceContent",
+				       key);
 	}
 	if (!json_is_object(json_object_get(content, "deviceContent")))
 		return err_set(DH_EINVAL, "content.deviceContent must be a JSON object");
@@ -110,8 +114,7 @@ static int add_entries(json_t *entries, const char *key, json_t *value)
 	if (!strcmp(key, DESIRED_PREFIX)) {
 		if (!json_is_object(value))
 			return err_set(DH_EINVAL, "content '%s' must be a JSON object", DESIRED_PREFIX);
-		json_object_foreach(value, k, v)
-			json_array_append_new(entries, json_pack("[[s], O]", k, v));
+		json_object_foreach(value, k, v) json_array_append_new(entries, json_pack("[[s], O]", k, v));
 		return 0;
 	}
 	if (strncmp(key, DESIRED_PREFIX ".", sizeof(DESIRED_PREFIX)) != 0)
@@ -154,7 +157,8 @@ static int check_entries(const json_t *entries)
 				buf a = BUF_INIT, b = BUF_INIT;
 				path_text(pi, &a);
 				path_text(pj, &b);
-				rc = err_set(DH_EINVAL, "content paths '%.100s' and '%.100s' overlap", buf_cstr(&a), buf_cstr(&b));
+				rc = err_set(DH_EINVAL, "content paths '%.100s' and '%.100s' overlap", buf_cstr(&a),
+					     buf_cstr(&b));
 				buf_release(&a);
 				buf_release(&b);
 			}
@@ -177,9 +181,8 @@ int configuration_content_entries(const json_t *content, json_t **entries)
 	*entries = NULL;
 	if ((rc = check_content_members(content)) != 0)
 		goto out;
-	json_object_foreach(json_object_get(content, "deviceContent"), key, value)
-		if ((rc = add_entries(list, key, value)) != 0)
-			goto out;
+	json_object_foreach(json_object_get(content, "deviceContent"), key,
+			    value) if ((rc = add_entries(list, key, value)) != 0) goto out;
 	if ((rc = check_entries(list)) != 0)
 		goto out;
 	*entries = list;
@@ -228,7 +231,8 @@ json_t *configuration_resolve(const configuration_claim *claims, size_t n, int *
 		size_t k;
 		json_t *entry;
 		applied[i] = 1;
-		json_array_foreach(claims[i].entries, k, entry) {
+		json_array_foreach(claims[i].entries, k, entry)
+		{
 			json_t *path = json_array_get(entry, 0);
 			char *key;
 			if (overlaps_any(taken, path)) {
@@ -237,7 +241,8 @@ json_t *configuration_resolve(const configuration_claim *claims, size_t n, int *
 			}
 			json_array_append(taken, path);
 			key = json_dumps(path, JSON_COMPACT);
-			json_object_set_new(settings, key, json_pack("{s:s, s:O}", "c", claims[i].id, "v", json_array_get(entry, 1)));
+			json_object_set_new(settings, key,
+					    json_pack("{s:s, s:O}", "c", claims[i].id, "v", json_array_get(entry, 1)));
 			free(key);
 		}
 	}
@@ -251,7 +256,8 @@ static void merge_into(json_t *dst, const json_t *src)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach((json_t *)src, k, v) {
+	json_object_foreach((json_t *)src, k, v)
+	{
 		json_t *old = json_object_get(dst, k);
 		if (json_is_object(old) && json_is_object(v))
 			merge_into(old, v);
@@ -294,10 +300,11 @@ json_t *configuration_patch(const json_t *before, const json_t *after)
 	const char *key;
 
 	/* Deletions first, so a value set below a deleted path lands inside the deletion's object. */
-	json_object_foreach((json_t *)before, key, was)
-		if (!json_object_get(after, key) && !json_is_null(json_object_get(was, "v")))
-			patch_at(patch, key, json_null());
-	json_object_foreach((json_t *)after, key, now) {
+	json_object_foreach((json_t *)before, key,
+			    was) if (!json_object_get(after, key) && !json_is_null(json_object_get(was, "v")))
+	    patch_at(patch, key, json_null());
+	json_object_foreach((json_t *)after, key, now)
+	{
 		was = json_object_get(before, key);
 		if (!was || !json_equal(json_object_get(was, "v"), json_object_get(now, "v")))
 			patch_at(patch, key, json_object_get(now, "v"));
@@ -374,10 +381,12 @@ static int read_labels(const json_t *v, json_t **out)
 	}
 	if (!json_is_object(v))
 		return err_set(DH_EINVAL, "labels must be a JSON object of strings");
-	json_object_foreach((json_t *)v, k, label)
-		if (!json_is_string(label) || strlen(k) > LABEL_MAX || json_string_length(label) > LABEL_MAX)
-			return err_set(DH_EINVAL, "label '%.64s' must be a string; names and values are at most %d characters",
-				       k, LABEL_MAX);
+	json_object_foreach((json_t *)v, k, label) if (
+	    !json_is_string(label) || strlen(k) > LABEL_MAX ||
+	    json_string_length(label) >
+		LABEL_MAX) return err_set(DH_EINVAL,
+					  "label '%.64s' must be a string; names and values are at most %d characters",
+					  k, LABEL_MAX);
 	*out = json_deep_copy(v);
 	return 0;
 }
@@ -399,11 +408,13 @@ static int read_metrics(const json_t *metrics, json_t **out)
 		return err_set(DH_EINVAL, "metrics.queries must be a JSON object {name: query}");
 	if (json_object_size(queries) > CONFIGURATION_MAX_METRICS)
 		return err_set(DH_EINVAL, "a configuration has at most %d custom metrics", CONFIGURATION_MAX_METRICS);
-	json_object_foreach((json_t *)queries, name, text) {
+	json_object_foreach((json_t *)queries, name, text)
+	{
 		query_sql qs;
 		int rc;
 		if (!*name || strlen(name) > METRIC_NAME_MAX || !json_is_string(text))
-			return err_set(DH_EINVAL, "metric '%.64s' needs a name of 1 to %d characters and a query string", name,
+			return err_set(DH_EINVAL,
+				       "metric '%.64s' needs a name of 1 to %d characters and a query string", name,
 				       METRIC_NAME_MAX);
 		rc = configuration__compile_metric(json_string_value(text), &qs);
 		query_sql_release(&qs);
@@ -424,7 +435,8 @@ static int read_scalars(const json_t *body, store_configuration *c)
 		return err_set(DH_EINVAL, "schemaVersion must be a short string such as \"1.0\"");
 	snprintf(c->schema_version, sizeof(c->schema_version), "%s", json_is_string(v) ? json_string_value(v) : "1.0");
 	v = json_object_get(body, "priority");
-	if (v && !json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX))
+	if (v && !json_is_null(v) &&
+	    (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX))
 		return err_set(DH_EINVAL, "priority must be a non-negative integer");
 	c->priority = json_is_integer(v) ? json_integer_value(v) : 0;
 	v = json_object_get(body, "targetCondition");
@@ -513,7 +525,8 @@ static json_t *carry_results(const json_t *queries, const json_t *old_results)
 	json_t *results = json_object(), *q;
 	const char *name;
 
-	json_object_foreach((json_t *)queries, name, q) {
+	json_object_foreach((json_t *)queries, name, q)
+	{
 		json_t *was = json_object_get(old_results, name);
 		json_object_set_new(results, name, json_is_integer(was) ? json_copy(was) : json_integer(0));
 	}
@@ -530,7 +543,8 @@ static int create_locked(store *s, store_configuration *c)
 	if ((rc = store_configuration_count(s, &n)) != 0)
 		return rc;
 	if (n >= CONFIGURATION_MAX_COUNT)
-		return err_set(DH_EQUOTA, "the hub already has %d configurations, the maximum", CONFIGURATION_MAX_COUNT);
+		return err_set(DH_EQUOTA, "the hub already has %d configurations, the maximum",
+			       CONFIGURATION_MAX_COUNT);
 	clock_iso_now(c->created_time);
 	snprintf(c->last_updated_time, sizeof(c->last_updated_time), "%s", c->created_time);
 	c->etag = 1;
@@ -613,7 +627,7 @@ int configuration_get(const char *id, json_t **out)
 	if ((rc = store_begin_read(s)) != 0)
 		return rc;
 	rc = store_configuration_get(s, id, &c);
-	store_rollback(s);   /* read only: nothing to commit */
+	store_rollback(s); /* read only: nothing to commit */
 	if (rc == 0)
 		*out = render(&c);
 	store_configuration_release(&c);
@@ -715,7 +729,8 @@ static int test_queries_locked(store *s, const char *target, const json_t *metri
 	json_object_set_new(res, "targetConditionError", json_string(error));
 	if (count)
 		json_object_set_new(res, "targetedCount", count);
-	json_object_foreach((json_t *)metrics, name, text) {
+	json_object_foreach((json_t *)metrics, name, text)
+	{
 		error[0] = '\0';
 		if ((rc = test_one(s, json_string_value(text), 0, &count, error, sizeof(error))) != 0)
 			return rc;
@@ -739,10 +754,11 @@ int configuration_test_queries(const json_t *body, json_t **out)
 	*out = NULL;
 	if (!json_is_object(body) || (target && !json_is_null(target) && !json_is_string(target)) ||
 	    (metrics && !json_is_null(metrics) && !json_is_object(metrics)))
-		return err_set(DH_EINVAL, "the body must be {\"targetCondition\": \"...\", \"customMetricQueries\": {name: query}}");
-	json_object_foreach((json_t *)metrics, name, text)
-		if (!json_is_string(text))
-			return err_set(DH_EINVAL, "custom metric query '%.64s' must be a string", name);
+		return err_set(
+		    DH_EINVAL,
+		    "the body must be {\"targetCondition\": \"...\", \"customMetricQueries\": {name: query}}");
+	json_object_foreach((json_t *)metrics, name, text) if (!json_is_string(text)) return err_set(
+	    DH_EINVAL, "custom metric query '%.64s' must be a string", name);
 	if (!s)
 		return DH_EIO;
 	res = json_pack("{s:s, s:{}, s:{}}", "targetConditionError", "", "customMetricQueryErrors",

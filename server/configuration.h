@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIGURATION_MAX_COUNT 100     /* per hub (paid tiers) */
-#define CONFIGURATION_MAX_METRICS 5     /* custom metric queries per configuration */
+#define CONFIGURATION_MAX_COUNT 100 /* per hub (paid tiers) */
+#define CONFIGURATION_MAX_METRICS 5 /* custom metric queries per configuration */
 #define CONFIGURATION_ID_MAX 128
 
 /* ---- rules (pure functions) ---- */
@@ -38,9 +38,9 @@ int configuration_content_entries(const json_t *content, json_t **entries);
 typedef struct configuration_claim {
 	const char *id;
 	int64_t priority;
-	const char *created_time;     /* ISO 8601; later is newer */
-	int64_t created_seq;          /* creation order, for equal times */
-	const json_t *entries;        /* from configuration_content_entries */
+	const char *created_time; /* ISO 8601; later is newer */
+	int64_t created_seq;      /* creation order, for equal times */
+	const json_t *entries;    /* from configuration_content_entries */
 } configuration_claim;
 
 /* 1 when a wins over b: higher priority, then newer creation. */

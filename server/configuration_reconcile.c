@@ -41,12 +41,12 @@
 /* One loaded configuration. */
 typedef struct rconfig {
 	store_configuration rec;
-	query_sql target;      /* sql NULL: targets nothing */
-	json_t *entries;       /* configuration_content_entries */
+	query_sql target; /* sql NULL: targets nothing */
+	json_t *entries;  /* configuration_content_entries */
 } rconfig;
 
 typedef struct rset {
-	rconfig *items;        /* ranked, winner first */
+	rconfig *items; /* ranked, winner first */
 	size_t n;
 } rset;
 
@@ -54,12 +54,12 @@ typedef struct rset {
 typedef struct reconciler {
 	int64_t metrics_due_ms;
 	int metrics_pending;
-	json_t *known_ids;     /* ids seen by the last pass; NULL before the first */
+	json_t *known_ids; /* ids seen by the last pass; NULL before the first */
 } reconciler;
 
 /* One batch of dirty devices. */
 typedef struct batch {
-	int64_t *rows;         /* ascending */
+	int64_t *rows; /* ascending */
 	int64_t *marks;
 	size_t n;
 	size_t nconfigs;
@@ -167,8 +167,7 @@ static int evaluate_changes(store *s, reconciler *r, const rset *set, int *chang
 
 	for (size_t i = 0; i < set->n; i++)
 		json_object_set_new(ids, set->items[i].rec.id, json_true());
-	json_object_foreach(r->known_ids, id, v)
-		deleted |= json_object_get(ids, id) == NULL;
+	json_object_foreach(r->known_ids, id, v) deleted |= json_object_get(ids, id) == NULL;
 	if (deleted && (rc = store_begin_write(s)) == 0)
 		rc = finish_write(s, store_configuration_dirty_orphans(s));
 	for (size_t i = 0; i < set->n && rc == 0; i++) {
@@ -264,7 +263,8 @@ static int read_batch(store *s, const rset *set, batch *b)
 		target_ctx t = {b, j};
 		if (set->items[j].target.sql)
 			rc = store_configuration_targets_in(s, set->items[j].target.sql, set->items[j].target.params,
-							    set->items[j].target.nparams, buf_cstr(&rows), on_target, &t);
+							    set->items[j].target.nparams, buf_cstr(&rows), on_target,
+							    &t);
 	}
 	if (rc == 0)
 		rc = store_configuration_devices_in(s, buf_cstr(&rows), on_device, b);
@@ -328,7 +328,8 @@ static int save_batch(store *s, const batch *b)
 
 	for (size_t i = 0; i < b->n && rc == 0; i++)
 		if (b->device_ids[i])
-			rc = store_configuration_save_device(s, b->rows[i], b->new_settings[i], b->statuses[i], b->marks[i]);
+			rc = store_configuration_save_device(s, b->rows[i], b->new_settings[i], b->statuses[i],
+							     b->marks[i]);
 	return rc;
 }
 
@@ -352,7 +353,7 @@ static int reconcile_dirty(store *s, const rset *set, int *changed)
 			if ((rc = store_begin_write(s)) == 0)
 				rc = finish_write(s, save_batch(s, &b));
 			after = b.rows[b.n - 1];
-			*changed = 1;   /* reported changes move custom metrics */
+			*changed = 1; /* reported changes move custom metrics */
 		}
 		if (b.n < BATCH_DEVICES)
 			after = -1;
@@ -375,7 +376,8 @@ static int compute_metrics(store *s, const rset *set)
 		json_t *text;
 		rc = store_configuration_status_counts(s, set->items[i].rec.id, &targeted[i], &applied[i]);
 		results[i] = json_object();
-		json_object_foreach(set->items[i].rec.metric_queries, name, text) {
+		json_object_foreach(set->items[i].rec.metric_queries, name, text)
+		{
 			query_sql qs;
 			int64_t count = 0;
 			if (rc == 0 && configuration__compile_metric(json_string_value(text), &qs) == 0 && qs.sql)
@@ -387,7 +389,8 @@ static int compute_metrics(store *s, const rset *set)
 	store_rollback(s);
 	if (rc == 0 && (rc = store_begin_write(s)) == 0) {
 		for (size_t i = 0; i < set->n && rc == 0; i++)
-			rc = store_configuration_set_metrics(s, set->items[i].rec.id, targeted[i], applied[i], results[i]);
+			rc = store_configuration_set_metrics(s, set->items[i].rec.id, targeted[i], applied[i],
+							     results[i]);
 		rc = finish_write(s, rc);
 	}
 	for (size_t i = 0; i < set->n; i++)
@@ -415,8 +418,9 @@ static int run_pass(reconciler *r, int force_metrics)
 		rc = compute_metrics(s, &set);
 		cost = now_ms() - start;
 		r->metrics_pending = rc != 0;
-		r->metrics_due_ms = now_ms() + (cost * METRICS_COST_FACTOR > METRICS_MIN_INTERVAL_MS
-						? cost * METRICS_COST_FACTOR : METRICS_MIN_INTERVAL_MS);
+		r->metrics_due_ms =
+		    now_ms() + (cost * METRICS_COST_FACTOR > METRICS_MIN_INTERVAL_MS ? cost * METRICS_COST_FACTOR
+										     : METRICS_MIN_INTERVAL_MS);
 	}
 out:
 	rset_release(&set);

@@ -44,16 +44,36 @@ int http_job_query(const http_request *req, http_response *res)
 			 http_header(req, "x-ms-continuation"), &res->body, &res->continuation);
 }
 
-/* A rollout is a jobs v2 body plus "policy". */
+/* A rollout body with "firmware" becomes the firmwareUpdate method job it stands for. OUT: owned
+ * references to the body and policy to use. */
+static int rollout_parts(const json_t *body, json_t **use_body, json_t **use_policy)
+{
+	const json_t *policy = json_object_get(body, "policy");
+
+	if (json_object_get(body, "firmware"))
+		return job_firmware_body(body, policy, use_body, use_policy);
+	*use_body = json_incref((json_t *)body);
+	/* A rollout always has a policy, if only the defaults: that is what makes it a rollout. */
+	*use_policy = policy ? json_incref((json_t *)policy) : json_object();
+	return 0;
+}
+
+/* A rollout is a jobs v2 body plus "policy" (or a firmware artifact instead of a method). */
 int http_rollout_put(const http_request *req, http_response *res)
 {
-	const json_t *policy = json_object_get(req->body, "policy");
-	json_t *empty = json_object();
-	/* A rollout always has a policy, if only the defaults: that is what makes it a rollout. */
-	int rc = job_create(req->segs[2], req->body, policy ? policy : empty, &res->body);
+	json_t *body = NULL, *policy = NULL;
+	int rc = rollout_parts(req->body, &body, &policy);
 
-	json_decref(empty);
+	if (rc == 0)
+		rc = job_create(req->segs[2], body, policy, &res->body);
+	json_decref(body);
+	json_decref(policy);
 	return rc;
+}
+
+int http_rollout_compliance(const http_request *req, http_response *res)
+{
+	return job_compliance(req->segs[2], &res->body);
 }
 
 int http_rollout_control(const http_request *req, http_response *res)
@@ -63,9 +83,14 @@ int http_rollout_control(const http_request *req, http_response *res)
 
 int http_rollout_dry_run(const http_request *req, http_response *res)
 {
-	const json_t *policy = json_object_get(req->body, "policy");
+	json_t *body = NULL, *policy = NULL;
+	int rc = rollout_parts(req->body, &body, &policy);
 
-	return job_dry_run(req->body, policy, &res->body);
+	if (rc == 0)
+		rc = job_dry_run(body, policy, &res->body);
+	json_decref(body);
+	json_decref(policy);
+	return rc;
 }
 
 int http_rollout_devices(const http_request *req, http_response *res)

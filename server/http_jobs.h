@@ -11,6 +11,7 @@ int http_job_query(const http_request *req, http_response *res);
 int http_rollout_put(const http_request *req, http_response *res);
 int http_rollout_control(const http_request *req, http_response *res);
 int http_rollout_dry_run(const http_request *req, http_response *res);
+int http_rollout_compliance(const http_request *req, http_response *res);
 int http_rollout_devices(const http_request *req, http_response *res);
 int http_clock_put(const http_request *req, http_response *res);
 

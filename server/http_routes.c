@@ -226,6 +226,8 @@ const http_route http_routes[] = {
 	 "Create a rollout: a job body plus a policy (phases, rate, gates, windows)"},
 	{"GET", "/devicehub/rollouts/{}", http_job_get, AUTH_SERVICE_CONNECT, 0, 0,
 	 "Get a rollout with per-phase counts and failures by error code"},
+	{"GET", "/devicehub/rollouts/{}/compliance", http_rollout_compliance, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Firmware compliance of a firmware rollout's devices: on target, in progress, failed, not yet"},
 	{"GET", "/devicehub/rollouts/{}/devices", http_rollout_devices, AUTH_SERVICE_CONNECT, 0, 0,
 	 "Per-device outcomes of a rollout (top, skip)"},
 	{"POST", "/devicehub/rollouts/{}/{}", http_rollout_control, AUTH_SERVICE_CONNECT, 0, 0,

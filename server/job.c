@@ -4,6 +4,7 @@
  */
 #include "job.h"
 
+#include "artifact.h"
 #include "buf.h"
 #include "clock.h"
 #include "crypto.h"
@@ -461,5 +462,85 @@ int job_dry_run(const json_t *body, const json_t *policy, json_t **out)
 out:
 	rollout_policy_free(p);
 	store_job_release(&j);
+	return rc;
+}
+
+static char job_public_url[256];
+
+void job_set_public_url(const char *url)
+{
+	snprintf(job_public_url, sizeof(job_public_url), "%s", url);
+}
+
+/* The default health gate of a firmware rollout: the device reports the target version as current. */
+static json_t *firmware_policy(const json_t *policy, const char *version)
+{
+	json_t *p = policy ? json_deep_copy(policy) : json_object();
+	buf cond = BUF_INIT;
+
+	if (!json_object_get(p, "health")) {
+		buf_puts(&cond, "properties.reported.firmware.version = '");
+		for (const char *c = version; *c; c++) {
+			if (*c == '\'' || *c == '\\')
+				buf_putc(&cond, '\\');
+			buf_putc(&cond, *c);
+		}
+		buf_puts(&cond, "' AND properties.reported.firmware.status = 'current'");
+		json_object_set_new(p, "health", json_pack("{s:s, s:i}", "condition", buf_cstr(&cond), "timeoutSeconds", 600));
+	}
+	buf_release(&cond);
+	return p;
+}
+
+int job_firmware_body(const json_t *body, const json_t *policy, json_t **body_out, json_t **policy_out)
+{
+	const json_t *fw = json_object_get(body, "firmware");
+	const char *artifact_id = json_util_str(fw, "artifactId");
+	const json_t *timeout = json_object_get(fw, "responseTimeoutInSeconds");
+	artifact_ref ref;
+	buf url = BUF_INIT;
+	int rc;
+
+	*body_out = *policy_out = NULL;
+	if (!json_is_object(fw) || !artifact_id)
+		return err_set(DH_EINVAL, "firmware must be {\"artifactId\": \"..\"}");
+	if ((rc = artifact_ref_get(artifact_id, &ref)) != 0)
+		return rc;
+	buf_printf(&url, "%s%s", job_public_url, ref.download_path);
+	*body_out = json_deep_copy(body);
+	json_object_del(*body_out, "firmware");
+	json_object_del(*body_out, "policy");
+	json_object_set_new(*body_out, "type", json_string("scheduleDeviceMethod"));
+	json_object_set_new(*body_out, "cloudToDeviceMethod",
+			    json_pack("{s:s, s:{s:s, s:s, s:I, s:s}, s:I}", "methodName", "firmwareUpdate", "payload", "url",
+				      buf_cstr(&url), "sha256", ref.sha256, "size", (json_int_t)ref.size, "version",
+				      ref.version, "responseTimeoutInSeconds",
+				      (json_int_t)(json_is_integer(timeout) ? json_integer_value(timeout) : 60)));
+	*policy_out = firmware_policy(policy, ref.version);
+	buf_release(&url);
+	return 0;
+}
+
+int job_compliance(const char *job_id, json_t **out)
+{
+	store *s = store_thread();
+	store_job j;
+	const char *version;
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return DH_EIO;
+	if ((rc = store_begin_read(s)) != 0)
+		return rc;
+	if ((rc = store_job_get(s, job_id, &j)) == 0) {
+		version = json_util_str(json_object_get(json_object_get(j.spec, "cloudToDeviceMethod"), "payload"), "version");
+		if (!version)
+			rc = err_set(DH_EINVAL, "job '%s' is not a firmware rollout", job_id);
+		else
+			rc = store_job_compliance(s, job_id, version, out);
+		store_job_release(&j);
+	}
+	store_rollback(s);
 	return rc;
 }

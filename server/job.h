@@ -32,6 +32,18 @@ int job_query(const char *type, const char *status, int max_items, const char *c
  * again). OUT: *out the rollout (new reference). */
 int job_control(const char *job_id, const char *action, json_t **out);
 
+/* The REST API's base URL as devices reach it (for firmware download links). Copied. */
+void job_set_public_url(const char *url);
+
+/* A rollout body may name a firmware artifact instead of a method: {"firmware": {"artifactId": "..",
+ * "responseTimeoutInSeconds": n}}. Rewrites body into the scheduleDeviceMethod job that invokes
+ * firmwareUpdate {url, sha256, size, version} and returns in *policy_out the policy with a default health
+ * condition (the device reports that version as current). Both new references. DH_ENOARTIFACT. */
+int job_firmware_body(const json_t *body, const json_t *policy, json_t **body_out, json_t **policy_out);
+
+/* Firmware compliance of a rollout's devices: onTarget / inProgress / failed / notYet. */
+int job_compliance(const char *job_id, json_t **out);
+
 /* A rollout's plan without starting it: resolved targets, phase sizes, the reported firmware versions
  * among them, and how many are offline. */
 int job_dry_run(const json_t *body, const json_t *policy, json_t **out);

@@ -74,6 +74,18 @@ static void wait_for_stop(const sigset_t *stop)
 	log_info("received signal %d; shutting down", sig);
 }
 
+/* Firmware links name the REST API as devices reach it: --public-url, else http://HOSTNAME:HTTP-PORT. */
+static void set_public_url(const config *cfg)
+{
+	char url[320];
+
+	if (cfg->public_url[0])
+		snprintf(url, sizeof(url), "%s", cfg->public_url);
+	else
+		snprintf(url, sizeof(url), "http://%s:%d", cfg->hostname, cfg->http_port);
+	job_set_public_url(url);
+}
+
 typedef enum { RUN_SERVE, RUN_CONNECTION_STRING, RUN_TOKEN } run_mode;
 
 /* Takes a subcommand off argv. */
@@ -134,6 +146,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	http_jobs_allow_clock(cfg.test_clock);
+	set_public_url(&cfg);
 	if ((rc = method_init()) != 0 || (rc = twin_batch_start()) != 0 || (rc = job_engine_start()) != 0 ||
 	    (rc = configuration_reconciler_start()) != 0 ||
 	    (rc = http_server_start(cfg.http_addr, cfg.http_port, cfg.http_threads, &http)) != 0 ||

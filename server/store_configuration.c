@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONFIG_COLUMNS                                                                                     \
-	"config_id, schema_version, labels, content, target_condition, priority, metric_queries,"         \
-	" metric_results, targeted_count, applied_count, created_time, created_seq, last_updated_time,"   \
+#define CONFIG_COLUMNS                                                                                  \
+	"config_id, schema_version, labels, content, target_condition, priority, metric_queries,"       \
+	" metric_results, targeted_count, applied_count, created_time, created_seq, last_updated_time," \
 	" etag, evaluated_etag"
 
 void store_configuration_release(store_configuration *c)
@@ -132,11 +132,11 @@ int store_configuration_count(store *s, int64_t *n)
 int store_configuration_insert(store *s, store_configuration *c)
 {
 	sqlite3_stmt *st = store_stmt(
-		s, "INSERT INTO configurations (config_id, schema_version, labels, content, target_condition, priority,"
-		   " metric_queries, metric_results, created_time, created_seq, last_updated_time, etag)"
-		   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-		   " (SELECT coalesce(max(created_seq), 0) + 1 FROM configurations), ?10, ?11)"
-		   " RETURNING created_seq");
+	    s, "INSERT INTO configurations (config_id, schema_version, labels, content, target_condition, priority,"
+	       " metric_queries, metric_results, created_time, created_seq, last_updated_time, etag)"
+	       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	       " (SELECT coalesce(max(created_seq), 0) + 1 FROM configurations), ?10, ?11)"
+	       " RETURNING created_seq");
 	int rc;
 
 	if (!st)
@@ -166,8 +166,8 @@ int store_configuration_insert(store *s, store_configuration *c)
 int store_configuration_update(store *s, const store_configuration *c)
 {
 	sqlite3_stmt *st = store_stmt(
-		s, "UPDATE configurations SET schema_version = ?2, labels = ?3, target_condition = ?4, priority = ?5,"
-		   " metric_queries = ?6, metric_results = ?7, last_updated_time = ?8, etag = ?9 WHERE config_id = ?1");
+	    s, "UPDATE configurations SET schema_version = ?2, labels = ?3, target_condition = ?4, priority = ?5,"
+	       " metric_queries = ?6, metric_results = ?7, last_updated_time = ?8, etag = ?9 WHERE config_id = ?1");
 
 	if (!st)
 		return DH_EIO;
@@ -207,12 +207,11 @@ int store_configuration_set_evaluated(store *s, const char *id, int64_t etag)
 	return step_done(s, st, "recording a configuration's evaluation");
 }
 
-int store_configuration_set_metrics(store *s, const char *id, int64_t targeted, int64_t applied,
-				    const json_t *results)
+int store_configuration_set_metrics(store *s, const char *id, int64_t targeted, int64_t applied, const json_t *results)
 {
 	sqlite3_stmt *st = store_stmt(
-		s, "UPDATE configurations SET targeted_count = ?2, applied_count = ?3, metric_results = ?4"
-		   " WHERE config_id = ?1 AND (targeted_count <> ?2 OR applied_count <> ?3 OR metric_results <> ?4)");
+	    s, "UPDATE configurations SET targeted_count = ?2, applied_count = ?3, metric_results = ?4"
+	       " WHERE config_id = ?1 AND (targeted_count <> ?2 OR applied_count <> ?3 OR metric_results <> ?4)");
 
 	if (!st)
 		return DH_EIO;
@@ -225,8 +224,9 @@ int store_configuration_set_metrics(store *s, const char *id, int64_t targeted, 
 
 int store_configuration_dirty_members(store *s, const char *id)
 {
-	sqlite3_stmt *st = store_stmt(s, "INSERT OR REPLACE INTO configuration_dirty (identity_id, mark)"
-					 " SELECT identity_id, random() FROM configuration_devices WHERE configuration_id = ?1");
+	sqlite3_stmt *st =
+	    store_stmt(s, "INSERT OR REPLACE INTO configuration_dirty (identity_id, mark)"
+			  " SELECT identity_id, random() FROM configuration_devices WHERE configuration_id = ?1");
 
 	if (!st)
 		return DH_EIO;
@@ -248,11 +248,11 @@ static int prepare_bound(store *s, const char *sql, const store_param *params, s
 
 int store_configuration_dirty_orphans(store *s)
 {
-	sqlite3_stmt *st = store_stmt(
-		s, "INSERT OR REPLACE INTO configuration_dirty (identity_id, mark)"
-		   " SELECT cs.identity_id, random() FROM configuration_settings cs WHERE EXISTS"
-		   " (SELECT 1 FROM json_each(cs.settings) j WHERE json_extract(j.value, '$.c') NOT IN"
-		   " (SELECT config_id FROM configurations))");
+	sqlite3_stmt *st =
+	    store_stmt(s, "INSERT OR REPLACE INTO configuration_dirty (identity_id, mark)"
+			  " SELECT cs.identity_id, random() FROM configuration_settings cs WHERE EXISTS"
+			  " (SELECT 1 FROM json_each(cs.settings) j WHERE json_extract(j.value, '$.c') NOT IN"
+			  " (SELECT config_id FROM configurations))");
 
 	if (!st)
 		return DH_EIO;
@@ -325,9 +325,10 @@ out:
 
 int store_configuration_devices_in(store *s, const char *rows_json, store_configuration_device_fn fn, void *ctx)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT i.id, i.device_id, cs.settings FROM json_each(?1) AS j"
-					 " CROSS JOIN identities i LEFT JOIN configuration_settings cs ON cs.identity_id = i.id"
-					 " WHERE i.id = j.value AND i.module_id = ''");
+	sqlite3_stmt *st =
+	    store_stmt(s, "SELECT i.id, i.device_id, cs.settings FROM json_each(?1) AS j"
+			  " CROSS JOIN identities i LEFT JOIN configuration_settings cs ON cs.identity_id = i.id"
+			  " WHERE i.id = j.value AND i.module_id = ''");
 	int rc = 0, step = SQLITE_DONE;
 
 	if (!st)
@@ -345,11 +346,12 @@ int store_configuration_devices_in(store *s, const char *rows_json, store_config
 static int save_settings(store *s, int64_t row, const char *settings)
 {
 	/* Unchanged settings are not rewritten; a device deleted meanwhile gets none. */
-	sqlite3_stmt *st = settings ? store_stmt(s, "INSERT INTO configuration_settings (identity_id, settings)"
-						    " SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM identities WHERE id = ?1)"
-						    " ON CONFLICT (identity_id) DO UPDATE SET settings = excluded.settings"
-						    " WHERE settings <> excluded.settings")
-				    : store_stmt(s, "DELETE FROM configuration_settings WHERE identity_id = ?1");
+	sqlite3_stmt *st = settings
+			       ? store_stmt(s, "INSERT INTO configuration_settings (identity_id, settings)"
+					       " SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM identities WHERE id = ?1)"
+					       " ON CONFLICT (identity_id) DO UPDATE SET settings = excluded.settings"
+					       " WHERE settings <> excluded.settings")
+			       : store_stmt(s, "DELETE FROM configuration_settings WHERE identity_id = ?1");
 
 	if (!st)
 		return DH_EIO;
@@ -373,10 +375,12 @@ static int save_statuses(store *s, int64_t row, const char *statuses)
 	sqlite3_bind_text(del, 2, statuses, -1, SQLITE_STATIC);
 	if ((rc = step_done(s, del, "writing configuration statuses")) != 0)
 		return rc;
-	put = store_stmt(s, "INSERT INTO configuration_devices (configuration_id, identity_id, status)"
-			    " SELECT j.key, ?1, j.value FROM json_each(?2) j JOIN configurations c ON c.config_id = j.key"
-			    " WHERE EXISTS (SELECT 1 FROM identities WHERE id = ?1) ON CONFLICT (configuration_id, identity_id) DO UPDATE SET status = excluded.status"
-			    " WHERE status <> excluded.status");
+	put =
+	    store_stmt(s, "INSERT INTO configuration_devices (configuration_id, identity_id, status)"
+			  " SELECT j.key, ?1, j.value FROM json_each(?2) j JOIN configurations c ON c.config_id = j.key"
+			  " WHERE EXISTS (SELECT 1 FROM identities WHERE id = ?1) ON CONFLICT (configuration_id, "
+			  "identity_id) DO UPDATE SET status = excluded.status"
+			  " WHERE status <> excluded.status");
 	if (!put)
 		return DH_EIO;
 	sqlite3_bind_int64(put, 1, row);
@@ -384,8 +388,7 @@ static int save_statuses(store *s, int64_t row, const char *statuses)
 	return step_done(s, put, "writing configuration statuses");
 }
 
-int store_configuration_save_device(store *s, int64_t row, const char *settings, const char *statuses,
-				    int64_t mark)
+int store_configuration_save_device(store *s, int64_t row, const char *settings, const char *statuses, int64_t mark)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -402,8 +405,9 @@ int store_configuration_save_device(store *s, int64_t row, const char *settings,
 
 int store_configuration_status_counts(store *s, const char *id, int64_t *targeted, int64_t *applied)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT count(*), coalesce(sum(status = 'Applied'), 0) FROM configuration_devices"
-					 " WHERE configuration_id = ?1");
+	sqlite3_stmt *st =
+	    store_stmt(s, "SELECT count(*), coalesce(sum(status = 'Applied'), 0) FROM configuration_devices"
+			  " WHERE configuration_id = ?1");
 	int rc;
 
 	*targeted = *applied = 0;

@@ -23,16 +23,16 @@
 typedef struct store_configuration {
 	char id[STORE_CONFIG_ID_MAX + 1];
 	char schema_version[32];
-	json_t *labels;            /* object */
-	json_t *content;           /* object {"deviceContent": {..}} */
+	json_t *labels;  /* object */
+	json_t *content; /* object {"deviceContent": {..}} */
 	char *target_condition;
 	int64_t priority;
-	json_t *metric_queries;    /* object {name: query} */
-	json_t *metric_results;    /* object {name: count} */
+	json_t *metric_queries; /* object {name: query} */
+	json_t *metric_results; /* object {name: count} */
 	int64_t targeted_count;
 	int64_t applied_count;
 	char created_time[STORE_CONFIG_TIME_MAX];
-	int64_t created_seq;       /* set by insert */
+	int64_t created_seq; /* set by insert */
 	char last_updated_time[STORE_CONFIG_TIME_MAX];
 	int64_t etag;
 	int64_t evaluated_etag;
@@ -61,8 +61,7 @@ int store_configuration_delete(store *s, const char *id);
 /* Records that the target set of etag has been evaluated. */
 int store_configuration_set_evaluated(store *s, const char *id, int64_t etag);
 /* Writes the metrics when they differ from the stored ones (the etag does not change). */
-int store_configuration_set_metrics(store *s, const char *id, int64_t targeted, int64_t applied,
-				    const json_t *results);
+int store_configuration_set_metrics(store *s, const char *id, int64_t targeted, int64_t applied, const json_t *results);
 
 /* Marks dirty every device configuration id targets now. */
 int store_configuration_dirty_members(store *s, const char *id);
@@ -75,8 +74,7 @@ int store_configuration_dirty_orphans(store *s);
 
 /* Up to limit dirty devices with row keys above after, in row order. OUT: *rows and *marks (caller
  * frees), *n. */
-int store_configuration_dirty_batch(store *s, int64_t after, int limit, int64_t **rows, int64_t **marks,
-				    size_t *n);
+int store_configuration_dirty_batch(store *s, int64_t after, int limit, int64_t **rows, int64_t **marks, size_t *n);
 
 /* Calls fn for each device of the batch (JSON array of row keys) that target_sql selects. */
 typedef int (*store_configuration_row_fn)(int64_t row, void *ctx);
@@ -84,21 +82,18 @@ int store_configuration_targets_in(store *s, const char *target_sql, const store
 				   const char *rows_json, store_configuration_row_fn fn, void *ctx);
 
 /* For each device of the batch that still exists: its device id and recorded settings (NULL = none). */
-typedef int (*store_configuration_device_fn)(int64_t row, const char *device_id, const char *settings,
-					     void *ctx);
+typedef int (*store_configuration_device_fn)(int64_t row, const char *device_id, const char *settings, void *ctx);
 int store_configuration_devices_in(store *s, const char *rows_json, store_configuration_device_fn fn, void *ctx);
 
 /* Saves the reconciler's result for one device: settings (NULL = none), statuses as JSON object text
  * {config id: "Targeted"|"Applied"} (configurations deleted meanwhile are skipped), and clears its dirty
  * mark unless the device changed again since mark was read. */
-int store_configuration_save_device(store *s, int64_t row, const char *settings, const char *statuses,
-				    int64_t mark);
+int store_configuration_save_device(store *s, int64_t row, const char *settings, const char *statuses, int64_t mark);
 
 /* Targeted and Applied device counts of one configuration. */
 int store_configuration_status_counts(store *s, const char *id, int64_t *targeted, int64_t *applied);
 
 /* Rows a compiled query returns (SELECT count(*) over it). */
-int store_configuration_count_rows(store *s, const char *sql, const store_param *params, size_t n,
-				   int64_t *count);
+int store_configuration_count_rows(store *s, const char *sql, const store_param *params, size_t n, int64_t *count);
 
 #endif

@@ -465,3 +465,31 @@ int store_job_rows(store *s, const char *job_id, const char *device_id, int limi
 	sqlite3_reset(st);
 	return rc ? rc : (step == SQLITE_DONE || step == SQLITE_ROW ? 0 : store_fail(s, "reading job devices"));
 }
+
+int store_job_compliance(store *s, const char *job_id, const char *version, json_t **out)
+{
+	sqlite3_stmt *st = store_stmt(
+		s, "SELECT coalesce(sum(v = ?2 AND st = 'current'), 0),"
+		   " coalesce(sum(st IN ('downloading', 'verifying', 'applying', 'rebooting')), 0),"
+		   " coalesce(sum(st = 'error'), 0), count(*) FROM (SELECT"
+		   " json_extract(i.reported, '$.firmware.version') AS v, json_extract(i.reported, '$.firmware.status') AS st"
+		   " FROM job_devices d JOIN identities i ON i.device_id = d.device_id AND i.module_id = d.module_id"
+		   " WHERE d.job_id = ?1)");
+	int rc;
+
+	*out = NULL;
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, version, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int64_t on = sqlite3_column_int64(st, 0), prog = sqlite3_column_int64(st, 1);
+		int64_t failed = sqlite3_column_int64(st, 2), all = sqlite3_column_int64(st, 3);
+		*out = json_pack("{s:s, s:I, s:I, s:I, s:I}", "targetVersion", version, "onTarget", (json_int_t)on,
+				 "inProgress", (json_int_t)prog, "failed", (json_int_t)failed, "notYet",
+				 (json_int_t)(all - on - prog - failed));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_fail(s, "measuring firmware compliance");
+}

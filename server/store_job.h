@@ -91,6 +91,10 @@ int store_job_counts_get(store *s, const char *job_id, int phase, store_job_coun
 /* Failed rows grouped by error code: {"code": count}. New reference in *out. */
 int store_job_failures(store *s, const char *job_id, json_t **out);
 
+/* Firmware compliance of the job's devices from their reported firmware {version, status}:
+ * {"targetVersion", "onTarget", "inProgress", "failed", "notYet"}. New reference in *out. */
+int store_job_compliance(store *s, const char *job_id, const char *version, json_t **out);
+
 /* Per-device rows for devices.jobs queries: calls fn with each row as IoT Hub's JSON (new reference,
  * fn takes it). */
 typedef int (*store_job_row_fn)(json_t *row, void *ctx);

@@ -69,9 +69,10 @@ static void test_configuration__id_rules(void **state)
 
 static void test_configuration__content_entries(void **state)
 {
-	json_t *content = parse("{\"deviceContent\":{\"properties.desired.fw\":{\"version\":\"1.0\"},"
-				"\"properties.desired.net.wifi.ssid\":\"x\",\"properties.desired\":{\"rate\":5,\"off\":null}},"
-				"\"modulesContent\":{}}");
+	json_t *content =
+	    parse("{\"deviceContent\":{\"properties.desired.fw\":{\"version\":\"1.0\"},"
+		  "\"properties.desired.net.wifi.ssid\":\"x\",\"properties.desired\":{\"rate\":5,\"off\":null}},"
+		  "\"modulesContent\":{}}");
 	json_t *entries = NULL;
 
 	assert_int_equal(configuration_content_entries(content, &entries), 0);
@@ -102,7 +103,8 @@ static void test_configuration__content_rejects(void **state)
 	content_fails("{\"deviceContent\":{\"properties.desired.a..b\":3}}", "empty property name");
 	content_fails("{\"deviceContent\":{\"properties.desired.\":3}}", "empty property name");
 	content_fails("{\"deviceContent\":{\"properties.desired.a\":1,\"properties.desired.a.b\":2}}", "overlap");
-	content_fails("{\"deviceContent\":{\"properties.desired\":{\"a\":{}},\"properties.desired.a.b\":2}}", "overlap");
+	content_fails("{\"deviceContent\":{\"properties.desired\":{\"a\":{}},\"properties.desired.a.b\":2}}",
+		      "overlap");
 	content_fails("{\"deviceContent\":{\"properties.desired.a b\":1}}", "contains ' '");
 	content_fails("{\"deviceContent\":{\"properties.desired.$x\":1}}", "$");
 	content_fails("{\"moduleContent\":{\"m\":{}},\"deviceContent\":{}}", "not supported");
@@ -121,16 +123,16 @@ static configuration_claim claim(const char *id, int64_t prio, const char *creat
 static void test_configuration__ranking(void **state)
 {
 	configuration_claim c[4] = {
-		claim("old-low", 1, "2026-01-01T00:00:00.000Z", 1, NULL),
-		claim("old-high", 9, "2026-01-01T00:00:00.000Z", 2, NULL),
-		claim("new-high", 9, "2026-02-01T00:00:00.000Z", 3, NULL),
-		claim("same-ms", 9, "2026-02-01T00:00:00.000Z", 4, NULL),
+	    claim("old-low", 1, "2026-01-01T00:00:00.000Z", 1, NULL),
+	    claim("old-high", 9, "2026-01-01T00:00:00.000Z", 2, NULL),
+	    claim("new-high", 9, "2026-02-01T00:00:00.000Z", 3, NULL),
+	    claim("same-ms", 9, "2026-02-01T00:00:00.000Z", 4, NULL),
 	};
 
-	assert_true(configuration_outranks(&c[1], &c[0]));    /* priority first */
+	assert_true(configuration_outranks(&c[1], &c[0])); /* priority first */
 	assert_false(configuration_outranks(&c[0], &c[1]));
-	assert_true(configuration_outranks(&c[2], &c[1]));    /* equal priority: newer wins */
-	assert_true(configuration_outranks(&c[3], &c[2]));    /* equal times: later creation wins */
+	assert_true(configuration_outranks(&c[2], &c[1])); /* equal priority: newer wins */
+	assert_true(configuration_outranks(&c[3], &c[2])); /* equal times: later creation wins */
 	assert_false(configuration_outranks(&c[2], &c[2]));
 	configuration_sort(c, 4);
 	assert_string_equal(c[0].id, "same-ms");
@@ -158,7 +160,7 @@ static void test_configuration__resolve_by_path(void **state)
 	assert_int_equal(applied[2], 0);
 	json_decref(settings);
 
-	settings = configuration_resolve(c + 1, 1, applied);   /* alone, low applies fully */
+	settings = configuration_resolve(c + 1, 1, applied); /* alone, low applies fully */
 	assert_int_equal(applied[0], 1);
 	assert_int_equal(json_object_size(settings), 2);
 	json_decref(settings);
@@ -187,7 +189,8 @@ static void test_configuration__patch(void **state)
 	json_decref(patch);
 	assert_null(configuration_patch(after, after));
 	patch = configuration_patch(after, before);
-	assert_json(patch, "{\"fw\":{\"version\":\"1.0\"},\"gone\":{\"x\":1},\"was_null\":null,\"new\":{\"deep\":null}}");
+	assert_json(patch,
+		    "{\"fw\":{\"version\":\"1.0\"},\"gone\":{\"x\":1},\"was_null\":null,\"new\":{\"deep\":null}}");
 	json_decref(patch);
 	json_decref(before);
 	json_decref(after);
@@ -285,9 +288,12 @@ static void test_configuration__reconcile_applies_and_takes_back(void **state)
 
 	make_device("d1", "{\"env\":\"test\"}");
 	make_device("d2", "{\"env\":\"prod\"}");
-	put_config("low", "{\"content\":{\"deviceContent\":{\"properties.desired.fw\":\"1.0\",\"properties.desired.mode\":\"eco\"}},"
-			  "\"targetCondition\":\"tags.env = 'test'\",\"priority\":1,"
-			  "\"metrics\":{\"queries\":{\"eco\":\"SELECT deviceId FROM devices WHERE properties.desired.mode = 'eco'\"}}}");
+	put_config(
+	    "low",
+	    "{\"content\":{\"deviceContent\":{\"properties.desired.fw\":\"1.0\",\"properties.desired.mode\":\"eco\"}},"
+	    "\"targetCondition\":\"tags.env = 'test'\",\"priority\":1,"
+	    "\"metrics\":{\"queries\":{\"eco\":\"SELECT deviceId FROM devices WHERE properties.desired.mode = "
+	    "'eco'\"}}}");
 	put_config("high", "{\"content\":{\"deviceContent\":{\"properties.desired.fw\":\"2.0\"}},"
 			   "\"targetCondition\":\"*\",\"priority\":5}");
 	assert_int_equal(configuration_reconcile(), 0);
@@ -378,18 +384,18 @@ static void test_configuration__rest_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
-		cmocka_unit_test(test_configuration__id_rules),
-		cmocka_unit_test(test_configuration__content_entries),
-		cmocka_unit_test(test_configuration__content_rejects),
-		cmocka_unit_test(test_configuration__ranking),
-		cmocka_unit_test(test_configuration__resolve_by_path),
-		cmocka_unit_test(test_configuration__patch),
-		cmocka_unit_test(test_configuration__patch_nested_over_deletion),
+	    cmocka_unit_test(test_configuration__id_rules),
+	    cmocka_unit_test(test_configuration__content_entries),
+	    cmocka_unit_test(test_configuration__content_rejects),
+	    cmocka_unit_test(test_configuration__ranking),
+	    cmocka_unit_test(test_configuration__resolve_by_path),
+	    cmocka_unit_test(test_configuration__patch),
+	    cmocka_unit_test(test_configuration__patch_nested_over_deletion),
 	};
 	const struct CMUnitTest stored[] = {
-		cmocka_unit_test_setup_teardown(test_configuration__reconcile_applies_and_takes_back, store_setup,
-						store_teardown),
-		cmocka_unit_test_setup_teardown(test_configuration__rest_errors, store_setup, store_teardown),
+	    cmocka_unit_test_setup_teardown(test_configuration__reconcile_applies_and_takes_back, store_setup,
+					    store_teardown),
+	    cmocka_unit_test_setup_teardown(test_configuration__rest_errors, store_setup, store_teardown),
 	};
 	int failed;
 
