@@ -367,3 +367,21 @@ int store_bind_params(sqlite3_stmt *st, const store_param *params, size_t n)
 	}
 	return rc == SQLITE_OK ? 0 : err_set(DH_EINTERNAL, "binding query parameters failed");
 }
+
+void store_col_text(sqlite3_stmt *st, int col, char *dst, size_t n)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+json_t *store_col_object(sqlite3_stmt *st, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+	json_t *v = t ? json_loadb(t, (size_t)sqlite3_column_bytes(st, col), 0, NULL) : NULL;
+
+	if (json_is_object(v))
+		return v;
+	json_decref(v);
+	return json_object();
+}

@@ -8,6 +8,7 @@
 #ifndef DH_STORE_H
 #define DH_STORE_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,12 @@ int store_setting_get(store *s, const char *name, char *out, size_t n);
 int store_setting_put(store *s, const char *name, const char *value);
 
 
+
+/* Column readers shared by the store_* modules. store_col_text copies a text column into dst[n] ("" for
+ * NULL); store_col_object parses a JSON object column (a new reference; anything else, which this store
+ * never writes, reads as {} rather than failing every query that touches the row). */
+void store_col_text(sqlite3_stmt *st, int col, char *dst, size_t n);
+json_t *store_col_object(sqlite3_stmt *st, int col);
 
 /* Binds params[0..n) to parameters 1..n of st (text bound without copying: it must outlive the step). */
 struct store_param;

@@ -29,40 +29,25 @@ void store_configuration_release(store_configuration *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
-/* A JSON object column; anything else (never written by us) reads as {}. */
-static json_t *json_col(sqlite3_stmt *st, int col)
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	json_t *v = t ? json_loadb(t, (size_t)sqlite3_column_bytes(st, col), 0, NULL) : NULL;
-
-	return json_is_object(v) ? v : (json_decref(v), json_object());
-}
 
 static void read_row(sqlite3_stmt *st, store_configuration *c)
 {
 	const char *cond = (const char *)sqlite3_column_text(st, 4);
 
 	memset(c, 0, sizeof(*c));
-	copy_col(c->id, sizeof(c->id), st, 0);
-	copy_col(c->schema_version, sizeof(c->schema_version), st, 1);
-	c->labels = json_col(st, 2);
-	c->content = json_col(st, 3);
+	store_col_text(st, 0, c->id, sizeof(c->id));
+	store_col_text(st, 1, c->schema_version, sizeof(c->schema_version));
+	c->labels = store_col_object(st, 2);
+	c->content = store_col_object(st, 3);
 	c->target_condition = xstrdup(cond ? cond : "");
 	c->priority = sqlite3_column_int64(st, 5);
-	c->metric_queries = json_col(st, 6);
-	c->metric_results = json_col(st, 7);
+	c->metric_queries = store_col_object(st, 6);
+	c->metric_results = store_col_object(st, 7);
 	c->targeted_count = sqlite3_column_int64(st, 8);
 	c->applied_count = sqlite3_column_int64(st, 9);
-	copy_col(c->created_time, sizeof(c->created_time), st, 10);
+	store_col_text(st, 10, c->created_time, sizeof(c->created_time));
 	c->created_seq = sqlite3_column_int64(st, 11);
-	copy_col(c->last_updated_time, sizeof(c->last_updated_time), st, 12);
+	store_col_text(st, 12, c->last_updated_time, sizeof(c->last_updated_time));
 	c->etag = sqlite3_column_int64(st, 13);
 	c->evaluated_etag = sqlite3_column_int64(st, 14);
 }

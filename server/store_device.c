@@ -24,57 +24,40 @@ void store_twin_release(store_twin *tw)
 	memset(tw, 0, sizeof(*tw));
 }
 
-static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
-/* Parses a JSON column; a corrupt value (never written by us) reads as an empty object rather than
- * failing every query that touches the row. */
-static json_t *json_col(sqlite3_stmt *st, int col)
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	json_t *v = t ? json_loadb(t, (size_t)sqlite3_column_bytes(st, col), 0, NULL) : NULL;
-
-	return json_is_object(v) ? v : (json_decref(v), json_object());
-}
-
 int store_device_read_row(sqlite3_stmt *st, int c, store_identity *id, store_twin *tw)
 {
 	memset(id, 0, sizeof(*id));
 	id->row = sqlite3_column_int64(st, c + 0);
-	copy_col(id->device_id, sizeof(id->device_id), st, c + 1);
-	copy_col(id->module_id, sizeof(id->module_id), st, c + 2);
-	copy_col(id->generation_id, sizeof(id->generation_id), st, c + 3);
+	store_col_text(st, c + 1, id->device_id, sizeof(id->device_id));
+	store_col_text(st, c + 2, id->module_id, sizeof(id->module_id));
+	store_col_text(st, c + 3, id->generation_id, sizeof(id->generation_id));
 	id->etag = sqlite3_column_int64(st, c + 4);
 	id->enabled = strcmp((const char *)sqlite3_column_text(st, c + 5), "enabled") == 0;
-	copy_col(id->status_reason, sizeof(id->status_reason), st, c + 6);
-	copy_col(id->status_updated_time, sizeof(id->status_updated_time), st, c + 7);
+	store_col_text(st, c + 6, id->status_reason, sizeof(id->status_reason));
+	store_col_text(st, c + 7, id->status_updated_time, sizeof(id->status_updated_time));
 	id->connected = strcmp((const char *)sqlite3_column_text(st, c + 8), "Connected") == 0;
-	copy_col(id->connection_state_updated_time, sizeof(id->connection_state_updated_time), st, c + 9);
-	copy_col(id->last_activity_time, sizeof(id->last_activity_time), st, c + 10);
+	store_col_text(st, c + 9, id->connection_state_updated_time, sizeof(id->connection_state_updated_time));
+	store_col_text(st, c + 10, id->last_activity_time, sizeof(id->last_activity_time));
 	id->c2d_count = sqlite3_column_int64(st, c + 11);
-	copy_col(id->auth_type, sizeof(id->auth_type), st, c + 12);
-	copy_col(id->primary_key, sizeof(id->primary_key), st, c + 13);
-	copy_col(id->secondary_key, sizeof(id->secondary_key), st, c + 14);
-	copy_col(id->primary_thumbprint, sizeof(id->primary_thumbprint), st, c + 15);
-	copy_col(id->secondary_thumbprint, sizeof(id->secondary_thumbprint), st, c + 16);
+	store_col_text(st, c + 12, id->auth_type, sizeof(id->auth_type));
+	store_col_text(st, c + 13, id->primary_key, sizeof(id->primary_key));
+	store_col_text(st, c + 14, id->secondary_key, sizeof(id->secondary_key));
+	store_col_text(st, c + 15, id->primary_thumbprint, sizeof(id->primary_thumbprint));
+	store_col_text(st, c + 16, id->secondary_thumbprint, sizeof(id->secondary_thumbprint));
 	id->iot_edge = sqlite3_column_int(st, c + 17);
-	copy_col(id->device_scope, sizeof(id->device_scope), st, c + 18);
-	copy_col(id->managed_by, sizeof(id->managed_by), st, c + 19);
-	copy_col(id->model_id, sizeof(id->model_id), st, c + 20);
+	store_col_text(st, c + 18, id->device_scope, sizeof(id->device_scope));
+	store_col_text(st, c + 19, id->managed_by, sizeof(id->managed_by));
+	store_col_text(st, c + 20, id->model_id, sizeof(id->model_id));
 	if (!tw)
 		return 0;
 	tw->version = sqlite3_column_int64(st, c + 21);
 	tw->etag = sqlite3_column_int64(st, c + 22);
-	tw->tags = json_col(st, c + 23);
-	tw->desired = json_col(st, c + 24);
-	tw->desired_meta = json_col(st, c + 25);
+	tw->tags = store_col_object(st, c + 23);
+	tw->desired = store_col_object(st, c + 24);
+	tw->desired_meta = store_col_object(st, c + 25);
 	tw->desired_version = sqlite3_column_int64(st, c + 26);
-	tw->reported = json_col(st, c + 27);
-	tw->reported_meta = json_col(st, c + 28);
+	tw->reported = store_col_object(st, c + 27);
+	tw->reported_meta = store_col_object(st, c + 28);
 	tw->reported_version = sqlite3_column_int64(st, c + 29);
 	return 0;
 }
@@ -258,8 +241,8 @@ int store_device_get_reported(store *s, const char *device_id, const char *modul
 	if (rc == SQLITE_ROW) {
 		tw->version = sqlite3_column_int64(st, 0);
 		tw->etag = sqlite3_column_int64(st, 1);
-		tw->reported = json_col(st, 2);
-		tw->reported_meta = json_col(st, 3);
+		tw->reported = store_col_object(st, 2);
+		tw->reported_meta = store_col_object(st, 3);
 		tw->reported_version = sqlite3_column_int64(st, 4);
 		rc = 0;
 	} else {

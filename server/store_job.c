@@ -22,13 +22,6 @@ void store_job_release(store_job *j)
 	memset(j, 0, sizeof(*j));
 }
 
-static void text_col(char *dst, size_t n, sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
-
 static int64_t time_col(sqlite3_stmt *st, int col)
 {
 	int64_t ms = 0;
@@ -47,16 +40,16 @@ static json_t *json_or_null(sqlite3_stmt *st, int col)
 static void read_job(sqlite3_stmt *st, store_job *j)
 {
 	memset(j, 0, sizeof(*j));
-	text_col(j->job_id, sizeof(j->job_id), st, 0);
-	text_col(j->type, sizeof(j->type), st, 1);
+	store_col_text(st, 0, j->job_id, sizeof(j->job_id));
+	store_col_text(st, 1, j->type, sizeof(j->type));
 	j->query_condition = xstrdup((const char *)sqlite3_column_text(st, 2));
 	j->created_ms = time_col(st, 3);
 	j->start_ms = time_col(st, 4);
 	j->end_ms = time_col(st, 5);
 	j->max_execution_seconds = sqlite3_column_int64(st, 6);
-	text_col(j->status, sizeof(j->status), st, 7);
-	text_col(j->failure_reason, sizeof(j->failure_reason), st, 8);
-	text_col(j->status_message, sizeof(j->status_message), st, 9);
+	store_col_text(st, 7, j->status, sizeof(j->status));
+	store_col_text(st, 8, j->failure_reason, sizeof(j->failure_reason));
+	store_col_text(st, 9, j->status_message, sizeof(j->status_message));
 	j->spec = json_or_null(st, 10);
 	j->policy = json_or_null(st, 11);
 	j->phase = sqlite3_column_int(st, 12);
@@ -174,7 +167,7 @@ int store_job_active(store *s, char ids[][STORE_JOB_ID_MAX + 1], int max, int *n
 		return DH_EIO;
 	sqlite3_bind_int(st, 1, max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		text_col(ids[(*n)++], STORE_JOB_ID_MAX + 1, st, 0);
+		store_col_text(st, 0, ids[(*n)++], STORE_JOB_ID_MAX + 1);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : store_fail(s, "listing active jobs");
 }
@@ -305,10 +298,10 @@ int store_job_due(store *s, const char *job_id, const char *status, int phase, i
 	sqlite3_bind_int(st, 5, max);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		store_job_device *d = &out[(*n)++];
-		text_col(d->device_id, sizeof(d->device_id), st, 0);
-		text_col(d->module_id, sizeof(d->module_id), st, 1);
+		store_col_text(st, 0, d->device_id, sizeof(d->device_id));
+		store_col_text(st, 1, d->module_id, sizeof(d->module_id));
 		d->phase = sqlite3_column_int(st, 2);
-		text_col(d->status, sizeof(d->status), st, 3);
+		store_col_text(st, 3, d->status, sizeof(d->status));
 		d->attempts = sqlite3_column_int(st, 4);
 		d->not_before_ms = sqlite3_column_int64(st, 5);
 		d->start_ms = time_col(st, 6);
