@@ -3,9 +3,9 @@
  * SQLite dialect, execute in one read transaction on the calling thread's store, render rows, and hand
  * out an opaque continuation token for the next page.
  *
- * The token is base64 of {"k":<last row key>,"n":<items so far>,"h":"<query hash>"} (SELECT *, keyset) or
- * {"o":<offset>,"h":..} (projections); the hash rejects a token replayed against another query. Never
- * speaks HTTP.
+ * The token is base64 of {"k":<last row key>,"n":<items so far>,"h":"<query hash>"} (SELECT * over twins
+ * or job rows, keyset) or {"o":<offset>,"h":..} (projections); the hash rejects a token replayed against
+ * another query. Never speaks HTTP.
  */
 #include "query.h"
 
@@ -15,6 +15,7 @@
 #include "err.h"
 #include "store.h"
 #include "store_device.h"
+#include "store_job.h"
 #include "twin.h"
 
 #include <mbedtls/base64.h>
@@ -129,7 +130,7 @@ static json_t *raw_row(sqlite3_stmt *st, const query_sql *qs)
 	return row;
 }
 
-/* Appends one result row to items; for twins remembers the row key. */
+/* Appends one result row to items; for twins and job rows remembers the row key. */
 static int take_row(sqlite3_stmt *st, const query_sql *qs, json_t *items, int64_t *last_key)
 {
 	store_identity id;
@@ -138,6 +139,11 @@ static int take_row(sqlite3_stmt *st, const query_sql *qs, json_t *items, int64_
 
 	if (qs->shape == QUERY_SHAPE_RAW) {
 		json_array_append_new(items, raw_row(st, qs));
+		return 0;
+	}
+	if (qs->shape == QUERY_SHAPE_JOBS) {
+		*last_key = sqlite3_column_int64(st, 0);
+		json_array_append_new(items, store_job_row_json(st, 1));
 		return 0;
 	}
 	memset(&tw, 0, sizeof(tw));
@@ -232,8 +238,8 @@ int query_run(const char *text, size_t len, int max_items, const char *continuat
 		rc = fail_query("query error", &qe);
 		goto out;
 	}
-	/* devices.jobs has no rows until the jobs store exists; TOP reached means nothing is left. */
-	if (q->source != QUERY_JOBS && page.limit > 0)
+	/* TOP reached means nothing is left. */
+	if (page.limit > 0)
 		rc = execute(&qs, page.limit, rows, &cur.after_key, &more);
 	if (rc)
 		goto out;

@@ -35,6 +35,8 @@ typedef enum query_source { QUERY_DEVICES, QUERY_MODULES, QUERY_JOBS } query_sou
 typedef enum query_shape {
 	QUERY_SHAPE_TWINS,     /* SELECT *: rows are STORE_DEVICE_COLUMNS, item type "twin" */
 	QUERY_SHAPE_RAW,       /* projections / aggregates: each column is JSON text or NULL, item type "raw" */
+	QUERY_SHAPE_JOBS,      /* SELECT * FROM devices.jobs: the row key, then STORE_JOB_ROW_COLUMNS, item type
+				* "deviceJob" */
 } query_shape;
 
 /* A bound parameter (the store's type: the store binds them). Text is owned by the compiled query. */
@@ -47,7 +49,8 @@ typedef store_param query_param;
 
 /* The compiled query. For QUERY_SHAPE_TWINS the SQL selects STORE_DEVICE_COLUMNS; for QUERY_SHAPE_RAW it
  * selects ncolumns columns, each JSON text (or NULL = leave the member out), named column_names[i].
- * Paging: when keyset is set, the first selected column of TWINS rows is the row key and the caller
+ * For QUERY_SHAPE_JOBS it selects the job row key and then STORE_JOB_ROW_COLUMNS (store_job.h).
+ * Paging: when keyset is set, the first selected column of TWINS and JOBS rows is the row key and the caller
  * continues after the last key it saw; otherwise continuation is by offset. Both are already bound into
  * the SQL through the page argument of query_compile. */
 typedef struct query_sql {
@@ -70,7 +73,8 @@ typedef struct query_page {
 } query_page;
 
 /* Compiles q for dialect d. OUT: *out (release with query_sql_release). DH_EQUERY with err for semantic
- * errors (aggregates over devices.jobs, GROUP BY without an aggregate, unknown function, ...). */
+ * errors (aggregates over devices.jobs, a twin field in a devices.jobs filter, GROUP BY without an
+ * aggregate, unknown function, ...). */
 int query_compile(const query *q, const store_dialect *d, const query_page *page, query_sql *out,
 		  query_error *err);
 void query_sql_release(query_sql *out);

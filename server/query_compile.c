@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "err.h"
 #include "store_device.h"
+#include "store_job.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -131,20 +132,45 @@ static int configuration_status(qcomp *c, const qnode *path, int as_json, buf *o
 	return 1;
 }
 
+/* The field holding a path for the query's source (twin fields, or job-row fields on devices.jobs). IoT
+ * Hub's documentation writes devices.jobs.deviceId; that prefix is skipped, and counted in *used. */
+static const store_field *lookup_field(const qcomp *c, const qnode *path, size_t *used)
+{
+	const char *const *segs = (const char *const *)path->segs;
+	size_t skip = 0;
+	const store_field *f;
+
+	if (c->q->source != QUERY_JOBS)
+		return store_field_lookup(segs, path->nsegs, used);
+	if (path->nsegs > 2 && !strcasecmp(segs[0], "devices") && !strcasecmp(segs[1], "jobs"))
+		skip = 2;
+	f = store_job_field_lookup(segs + skip, path->nsegs - skip, used);
+	*used += skip;
+	return f;
+}
+
 static void compile_path(qcomp *c, const qnode *n, cexpr *e)
 {
 	size_t used = 0;
 	const store_field *f;
 
-	if (check_segments(c, n))
+	/* Until a field is found the value is undefined, also when compiling fails half way. */
+	e->ty = TY_UNDEF;
+	if (check_segments(c, n)) {
+		buf_puts(&e->v, "NULL");
 		return;
-	if (configuration_status(c, n, 0, &e->v)) {
+	}
+	if (c->q->source != QUERY_JOBS && configuration_status(c, n, 0, &e->v)) {
 		e->ty = TY_STR;   /* no field: a NULL value is undefined */
 		return;
 	}
-	f = store_field_lookup((const char *const *)n->segs, n->nsegs, &used);
+	f = lookup_field(c, n, &used);
+	if (!f && c->q->source == QUERY_JOBS)
+		/* IoT Hub: devices.jobs takes no twin-field filters. A typo is refused rather than matching nothing. */
+		fail(c, n->pos, "devices.jobs can only be filtered on job fields (deviceId, moduleId, jobId, jobType, "
+				"status, startTimeUtc, endTimeUtc, createdDateTimeUtc, lastUpdatedDateTimeUtc, outcome, "
+				"error), not twin fields");
 	if (!f) {
-		e->ty = TY_UNDEF;
 		buf_puts(&e->v, "NULL");
 		return;
 	}
@@ -707,7 +733,7 @@ static void path_text(qcomp *c, const qnode *path, buf *out)
 
 	if (check_segments(c, path) || configuration_status(c, path, 1, out))
 		return;
-	f = store_field_lookup((const char *const *)path->segs, path->nsegs, &used);
+	f = lookup_field(c, path, &used);
 	if (!f)
 		buf_puts(out, "NULL");
 	else if (f->kind == STORE_FIELD_JSON)
@@ -721,7 +747,7 @@ static void path_text(qcomp *c, const qnode *path, buf *out)
 static void group_key(qcomp *c, const qnode *path, buf *out)
 {
 	size_t used = 0;
-	const store_field *f = store_field_lookup((const char *const *)path->segs, path->nsegs, &used);
+	const store_field *f = lookup_field(c, path, &used);
 
 	if (f && f->kind != STORE_FIELD_JSON)
 		buf_puts(out, f->column);
@@ -822,45 +848,26 @@ static void compile_projection(qcomp *c, buf *sql)
 	}
 }
 
-/* devices.jobs has no table yet: only SELECT * over job fields compiles, to an empty result. */
-static const char *const job_fields[] = {"deviceId", "jobId", "jobType", "status", "startTimeUtc", "endTimeUtc",
-					 "createdDateTimeUtc", "lastUpdatedDateTimeUtc", "outcome", "error"};
-
-static void check_job_paths(qcomp *c, const qnode *n)
+/* FROM table WHERE filter AND condition AND key > after_key: filter (which rows of table the source
+ * covers) may be NULL; the keyset term is there for keyset-paged pages only. */
+static void compile_where(qcomp *c, const char *table, const char *filter, const char *key, const query_page *page,
+			  buf *sql)
 {
-	if (!n || c->rc)
-		return;
-	if (n->kind == QN_PATH) {
-		for (size_t i = 0; i < sizeof(job_fields) / sizeof(job_fields[0]); i++)
-			if (strcasecmp(n->segs[0], job_fields[i]) == 0)
-				return;
-		return fail(c, n->pos, "devices.jobs can only be filtered on job fields, not twin fields");
+	const char *sep = " WHERE ";
+
+	buf_printf(sql, " FROM %s", table);
+	if (filter) {
+		buf_printf(sql, "%s%s", sep, filter);
+		sep = " AND ";
 	}
-	for (size_t i = 0; i < n->nargs; i++)
-		check_job_paths(c, n->args[i]);
-	check_job_paths(c, n->a);
-	check_job_paths(c, n->b);
-}
-
-static void compile_jobs(qcomp *c)
-{
-	if (!c->q->star)
-		return fail(c, c->q->proj[0].pos, "devices.jobs supports only SELECT * (no projections or aggregates)");
-	if (c->q->ngroup)
-		return fail(c, c->q->group[0]->pos, "GROUP BY is only supported on twins");
-	check_job_paths(c, c->q->where);
-	c->out->sql = xstrdup("SELECT NULL LIMIT 0");
-}
-
-static void compile_where(qcomp *c, buf *sql)
-{
-	const query *q = c->q;
-
-	buf_printf(sql, " FROM %s WHERE %s", c->d->identity_table,
-		   q->source == QUERY_MODULES ? c->d->modules_filter : c->d->devices_filter);
-	if (q->where) {
-		buf_puts(sql, " AND ");
-		compile_cond(c, q->where, 1, sql);
+	if (c->q->where) {
+		buf_puts(sql, sep);
+		compile_cond(c, c->q->where, 1, sql);
+		sep = " AND ";
+	}
+	if (c->out->keyset && page) {
+		buf_printf(sql, "%s%s > ", sep, key);
+		add_param(c, sql, QUERY_PARAM_INT, page->after_key, 0, NULL);
 	}
 }
 
@@ -893,11 +900,8 @@ static void compile_select(qcomp *c, const query_page *page, buf *sql)
 		buf_puts(sql, STORE_DEVICE_COLUMNS);
 	else
 		compile_projection(c, sql);
-	compile_where(c, sql);
-	if (q->star && page) {
-		buf_printf(sql, " AND %s > ", c->d->row_key);
-		add_param(c, sql, QUERY_PARAM_INT, page->after_key, 0, NULL);
-	}
+	compile_where(c, c->d->identity_table, q->source == QUERY_MODULES ? c->d->modules_filter : c->d->devices_filter,
+		      c->d->row_key, page, sql);
 	if (q->ngroup && !q->star) {
 		buf g = BUF_INIT;
 		for (size_t i = 0; i < q->ngroup; i++) {
@@ -913,6 +917,24 @@ static void compile_select(qcomp *c, const query_page *page, buf *sql)
 	compile_limit(c, page, q->top, sql);
 }
 
+/* SELECT * FROM devices.jobs: per-device job rows (reference §1.6), keyset-paged by the job row key. IoT
+ * Hub takes neither projections, aggregates nor twin fields here (reference §2). */
+static void compile_jobs(qcomp *c, const query_page *page, buf *sql)
+{
+	const query *q = c->q;
+
+	if (!q->star)
+		return fail(c, q->proj[0].pos, "devices.jobs supports only SELECT * (no projections or aggregates)");
+	if (q->ngroup)
+		return fail(c, q->group[0]->pos, "GROUP BY is only supported on twins");
+	c->out->shape = QUERY_SHAPE_JOBS;
+	c->out->keyset = 1;
+	buf_printf(sql, "SELECT %s, " STORE_JOB_ROW_COLUMNS, c->d->job_row_key);
+	compile_where(c, c->d->job_table, NULL, c->d->job_row_key, page, sql);
+	buf_printf(sql, " ORDER BY %s", c->d->job_row_key);
+	compile_limit(c, page, q->top, sql);
+}
+
 int query_compile(const query *q, const store_dialect *d, const query_page *page, query_sql *out,
 		  query_error *err)
 {
@@ -923,13 +945,12 @@ int query_compile(const query *q, const store_dialect *d, const query_page *page
 	if (err)
 		memset(err, 0, sizeof(*err));
 	out->source = q->source;
-	if (q->source == QUERY_JOBS) {
-		compile_jobs(&c);
-	} else {
+	if (q->source == QUERY_JOBS)
+		compile_jobs(&c, page, &sql);
+	else
 		compile_select(&c, page, &sql);
-		if (!c.rc)
-			out->sql = buf_detach(&sql);
-	}
+	if (!c.rc)
+		out->sql = buf_detach(&sql);
 	buf_release(&sql);
 	if (c.rc)
 		query_sql_release(out);

@@ -22,7 +22,7 @@ typedef struct store_param {
 	char *text;
 } store_param;
 
-/* What a twin field is stored as. */
+/* What a twin (or job row) field is stored as. */
 typedef enum store_field_kind {
 	STORE_FIELD_TEXT,     /* a text column: deviceId, status, ... */
 	STORE_FIELD_INT,      /* an integer column: version, $version, cloudToDeviceMessageCount */
@@ -44,6 +44,11 @@ typedef struct store_field {
  * (the query then sees `undefined`). Static storage. */
 const store_field *store_field_lookup(const char *const *segs, size_t n, size_t *consumed);
 
+/* The same for the fields of a per-device job row (SELECT * FROM devices.jobs): deviceId, moduleId, jobId,
+ * jobType, status, the four times, outcome.… (JSON) and error.… (JSON). Columns are expressions over the
+ * dialect's job_table. NULL when a job row has no such field. Static storage. */
+const store_field *store_job_field_lookup(const char *const *segs, size_t n, size_t *consumed);
+
 typedef struct store_dialect {
 	const char *name;               /* "sqlite" */
 	const char *identity_table;     /* table with one row per device and per module */
@@ -51,6 +56,9 @@ typedef struct store_dialect {
 	/* SQL condition selecting device rows / module rows of identity_table. */
 	const char *devices_filter;
 	const char *modules_filter;
+	/* FROM clause of per-device job rows (devices.jobs), and the column that orders them for keyset paging. */
+	const char *job_table;
+	const char *job_row_key;
 	/* Appends an expression for the SQL value at path segs[0..n) inside JSON column col. Strings come out as
 	 * text, numbers as numbers, true/false as 1/0, null and absent as NULL. n == 0 means the whole column. */
 	void (*json_value)(buf *out, const char *col, const char *const *segs, size_t n);

@@ -1,6 +1,6 @@
 /*
- * store_dialect_sqlite: how SQLite spells the query compiler's SQL, and which identities column holds
- * each twin path.
+ * store_dialect_sqlite: how SQLite spells the query compiler's SQL, which identities column holds each
+ * twin path, and which job_devices/jobs column holds each field of a per-device job row (devices.jobs).
  *
  * json_value emits exactly `json_extract(<col>, '$.a.b')`: operators create expression indexes with that
  * text (--index PATH), and SQLite only uses such an index when the query repeats the expression, so the
@@ -8,6 +8,8 @@
  * query compiler (no '"' inside a segment); user values never do: they are bound parameters.
  */
 #include "store_dialect.h"
+
+#include "store_job.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +40,27 @@ static const store_field fields[] = {
 	{"properties.reported", "reported", STORE_FIELD_JSON, 1},
 };
 
+/* Per-device job rows, over STORE_JOB_ROWS_FROM (job_devices d, jobs j). A NULL time column is JSON null
+ * in the row, like a NULL TEXT column of a twin. outcome and error are built the way store_job_row_json
+ * shows them, so a filter sees what the row shows: outcome is {"deviceMethodResponse":null} until a method
+ * answered, and error exists only on rows with an error code. */
+static const store_field job_fields[] = {
+	{"deviceId", "d.device_id", STORE_FIELD_TEXT, 1},
+	{"moduleId", "d.module_id", STORE_FIELD_TEXT, 1},
+	{"jobId", "d.job_id", STORE_FIELD_TEXT, 1},
+	{"jobType", "j.type", STORE_FIELD_TEXT, 1},
+	{"status", "d.status", STORE_FIELD_TEXT, 1},
+	{"startTimeUtc", "d.start_time", STORE_FIELD_TEXT, 1},
+	{"endTimeUtc", "d.end_time", STORE_FIELD_TEXT, 1},
+	{"createdDateTimeUtc", "d.created_time", STORE_FIELD_TEXT, 1},
+	/* IoT Hub's own example query (query-jobs.md) spells it createdTimeUtc. */
+	{"createdTimeUtc", "d.created_time", STORE_FIELD_TEXT, 1},
+	{"lastUpdatedDateTimeUtc", "d.last_updated_time", STORE_FIELD_TEXT, 1},
+	{"outcome", "coalesce(d.outcome, '{\"deviceMethodResponse\":null}')", STORE_FIELD_JSON, 1},
+	{"error", "(CASE WHEN d.error_code IS NOT NULL THEN json_object('code', d.error_code, 'description',"
+		  " coalesce(d.error_description, '')) END)", STORE_FIELD_JSON, 1},
+};
+
 /* How many of segs[0..n) the dotted field path covers, or 0 when it is not a prefix of them. */
 static size_t field_prefix(const store_field *f, const char *const *segs, size_t n)
 {
@@ -57,21 +80,32 @@ static size_t field_prefix(const store_field *f, const char *const *segs, size_t
 	return used;
 }
 
-const store_field *store_field_lookup(const char *const *segs, size_t n, size_t *consumed)
+static const store_field *lookup_in(const store_field *table, size_t count, const char *const *segs, size_t n,
+				    size_t *consumed)
 {
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		size_t used = field_prefix(&fields[i], segs, n);
+	for (size_t i = 0; i < count; i++) {
+		size_t used = field_prefix(&table[i], segs, n);
 		if (!used)
 			continue;
 		/* A scalar column holds nothing below itself: statusReason.x is undefined, and so is
 		 * properties.desired.$version.x (desired never stores $version). */
-		if (fields[i].kind != STORE_FIELD_JSON && used != n)
+		if (table[i].kind != STORE_FIELD_JSON && used != n)
 			return NULL;
 		if (consumed)
 			*consumed = used;
-		return &fields[i];
+		return &table[i];
 	}
 	return NULL;
+}
+
+const store_field *store_field_lookup(const char *const *segs, size_t n, size_t *consumed)
+{
+	return lookup_in(fields, sizeof(fields) / sizeof(fields[0]), segs, n, consumed);
+}
+
+const store_field *store_job_field_lookup(const char *const *segs, size_t n, size_t *consumed)
+{
+	return lookup_in(job_fields, sizeof(job_fields) / sizeof(job_fields[0]), segs, n, consumed);
 }
 
 static int plain_segment(const char *s)
@@ -161,6 +195,8 @@ static const store_dialect sqlite_dialect = {
 	.row_key = "id",
 	.devices_filter = "module_id = ''",
 	.modules_filter = "module_id <> ''",
+	.job_table = STORE_JOB_ROWS_FROM,
+	.job_row_key = "d.rowid",
 	.json_value = sqlite_json_value,
 	.json_type = sqlite_json_type,
 	.json_text = sqlite_json_text,

@@ -283,9 +283,16 @@ out:
 int store_job_due(store *s, const char *job_id, const char *status, int phase, int64_t now_ms, int max,
 		  store_job_device *out, int *n)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT device_id, module_id, phase, status, attempts, not_before_ms, start_time"
-					 " FROM job_devices WHERE job_id = ?1 AND status = ?2 AND (?3 < 0 OR phase = ?3)"
-					 " AND not_before_ms <= ?4 ORDER BY rowid LIMIT ?5");
+	/* With one phase, job_devices_by_status (job_id, status, phase) yields rows in rowid order, so SQLite
+	 * stops after LIMIT rows; across phases it must read and sort every row of that status, which made
+	 * each engine step O(devices) (docs/performance.md, "Jobs"). Same rows, same order, either way. */
+	sqlite3_stmt *st = phase >= 0
+				   ? store_stmt(s, "SELECT device_id, module_id, phase, status, attempts, not_before_ms, start_time"
+						   " FROM job_devices WHERE job_id = ?1 AND status = ?2 AND phase = ?3"
+						   " AND not_before_ms <= ?4 ORDER BY rowid LIMIT ?5")
+				   : store_stmt(s, "SELECT device_id, module_id, phase, status, attempts, not_before_ms, start_time"
+						   " FROM job_devices WHERE job_id = ?1 AND status = ?2 AND (?3 < 0 OR phase = ?3)"
+						   " AND not_before_ms <= ?4 ORDER BY rowid LIMIT ?5");
 	int rc;
 
 	*n = 0;
@@ -400,6 +407,22 @@ int store_job_counts_get(store *s, const char *job_id, int phase, store_job_coun
 	return rc == SQLITE_DONE ? 0 : store_fail(s, "counting job devices");
 }
 
+int store_job_unfinished(store *s, const char *job_id)
+{
+	/* EXISTS over job_devices_by_status: stops at the first row, never reads the table. */
+	sqlite3_stmt *st = store_stmt(s, "SELECT EXISTS (SELECT 1 FROM job_devices WHERE job_id = ?1"
+					 " AND status IN ('pending', 'scheduled', 'running', 'verifying'))");
+	int rc, any = 0;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		any = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? any : store_fail(s, "checking a job's devices");
+}
+
 int store_job_failures(store *s, const char *job_id, json_t **out)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT coalesce(error_code, 'Unknown'), count(*) FROM job_devices"
@@ -416,33 +439,35 @@ int store_job_failures(store *s, const char *job_id, json_t **out)
 	return rc == SQLITE_DONE ? 0 : store_fail(s, "grouping job failures");
 }
 
-/* One per-device row as IoT Hub shows it (reference §1.6). */
-static json_t *device_row_json(sqlite3_stmt *st)
+json_t *store_job_row_json(sqlite3_stmt *st, int first)
 {
-	const char *outcome = (const char *)sqlite3_column_text(st, 9);
-	const char *code = (const char *)sqlite3_column_text(st, 10);
-	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s}", "deviceId", sqlite3_column_text(st, 0),
-				"jobId", sqlite3_column_text(st, 1), "jobType", sqlite3_column_text(st, 2), "status",
-				sqlite3_column_text(st, 3), "startTimeUtc", sqlite3_column_text(st, 4), "endTimeUtc",
-				sqlite3_column_text(st, 5), "createdDateTimeUtc", sqlite3_column_text(st, 6),
-				"lastUpdatedDateTimeUtc", sqlite3_column_text(st, 7));
-	const unsigned char *module = sqlite3_column_text(st, 8);
+#define COL(i) ((const char *)sqlite3_column_text(st, first + (i)))
+	const char *module = COL(8), *outcome = COL(9), *code = COL(10), *description = COL(11);
+	json_t *row = json_object(), *out = outcome ? json_loads(outcome, 0, NULL) : NULL;
 
+	json_object_set_new(row, "deviceId", json_string(COL(0) ? COL(0) : ""));
+	json_object_set_new(row, "jobId", json_string(COL(1) ? COL(1) : ""));
+	json_object_set_new(row, "jobType", json_string(COL(2) ? COL(2) : ""));
+	json_object_set_new(row, "status", json_string(COL(3) ? COL(3) : ""));
+	/* A row not started or not finished shows null times, as IoT Hub does. */
+	json_object_set_new(row, "startTimeUtc", COL(4) ? json_string(COL(4)) : json_null());
+	json_object_set_new(row, "endTimeUtc", COL(5) ? json_string(COL(5)) : json_null());
+	json_object_set_new(row, "createdDateTimeUtc", json_string(COL(6) ? COL(6) : ""));
+	json_object_set_new(row, "lastUpdatedDateTimeUtc", json_string(COL(7) ? COL(7) : ""));
 	if (module && *module)
-		json_object_set_new(row, "moduleId", json_string((const char *)module));
-	json_object_set_new(row, "outcome", outcome ? json_loads(outcome, 0, NULL) : json_pack("{s:n}", "deviceMethodResponse"));
+		json_object_set_new(row, "moduleId", json_string(module));
+	json_object_set_new(row, "outcome", out ? out : json_pack("{s:n}", "deviceMethodResponse"));
 	if (code)
 		json_object_set_new(row, "error", json_pack("{s:s, s:s}", "code", code, "description",
-							   sqlite3_column_text(st, 11) ? (const char *)sqlite3_column_text(st, 11) : ""));
+							   description ? description : ""));
 	return row;
+#undef COL
 }
 
 int store_job_rows(store *s, const char *job_id, const char *device_id, int limit, int64_t offset, store_job_row_fn fn,
 		   void *ctx)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT d.device_id, d.job_id, j.type, d.status, d.start_time, d.end_time,"
-					 " d.created_time, d.last_updated_time, d.module_id, d.outcome, d.error_code,"
-					 " d.error_description FROM job_devices d JOIN jobs j USING (job_id)"
+	sqlite3_stmt *st = store_stmt(s, "SELECT " STORE_JOB_ROW_COLUMNS " FROM " STORE_JOB_ROWS_FROM
 					 " WHERE (?1 IS NULL OR d.job_id = ?1) AND (?2 IS NULL OR d.device_id = ?2)"
 					 " ORDER BY d.rowid LIMIT ?3 OFFSET ?4");
 	int rc = 0, step = SQLITE_DONE;
@@ -454,7 +479,7 @@ int store_job_rows(store *s, const char *job_id, const char *device_id, int limi
 	sqlite3_bind_int(st, 3, limit);
 	sqlite3_bind_int64(st, 4, offset);
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
-		rc = fn(device_row_json(st), ctx);
+		rc = fn(store_job_row_json(st, 0), ctx);
 	sqlite3_reset(st);
 	return rc ? rc : (step == SQLITE_DONE || step == SQLITE_ROW ? 0 : store_fail(s, "reading job devices"));
 }
@@ -485,4 +510,18 @@ int store_job_compliance(store *s, const char *job_id, const char *version, json
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : store_fail(s, "measuring firmware compliance");
+}
+
+int store_job_status_counts(store *s, store_job_count_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT policy IS NOT NULL, status, count(*) FROM jobs GROUP BY 1, 2");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fn(sqlite3_column_int(st, 0) ? "rollout" : "job", (const char *)sqlite3_column_text(st, 1),
+		   sqlite3_column_int64(st, 2), ctx);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(s, "counting jobs by status");
 }

@@ -89,16 +89,39 @@ typedef struct store_job_counts {
 int store_job_counts_get(store *s, const char *job_id, int phase, store_job_counts *out);
 
 /* Failed rows grouped by error code: {"code": count}. New reference in *out. */
+/* 1 when a device of the job is still pending, scheduled, running or verifying, 0 when none is, or a negative
+ * error. Cheap at any job size, unlike store_job_counts_get. */
+int store_job_unfinished(store *s, const char *job_id);
 int store_job_failures(store *s, const char *job_id, json_t **out);
 
 /* Firmware compliance of the job's devices from their reported firmware {version, status}:
  * {"targetVersion", "onTarget", "inProgress", "failed", "notYet"}. New reference in *out. */
 int store_job_compliance(store *s, const char *job_id, const char *version, json_t **out);
 
-/* Per-device rows for devices.jobs queries: calls fn with each row as IoT Hub's JSON (new reference,
- * fn takes it). */
+/* Per-device job rows as IoT Hub shows them (reference §1.6), for GET and for SELECT * FROM devices.jobs.
+ * STORE_JOB_ROWS_FROM names job_devices `d` joined with its job `j`; STORE_JOB_ROW_COLUMNS selects one row
+ * over that join in the order store_job_row_json reads it. The query dialect's field table
+ * (store_dialect_sqlite.c) uses the same aliases, so a WHERE compiled for devices.jobs runs over this FROM. */
+#define STORE_JOB_ROWS_FROM "job_devices AS d JOIN jobs AS j ON j.job_id = d.job_id"
+#define STORE_JOB_ROW_COLUMNS                                                                                   \
+	"d.device_id, d.job_id, j.type, d.status, d.start_time, d.end_time, d.created_time, d.last_updated_time," \
+	" d.module_id, d.outcome, d.error_code, d.error_description"
+
+/* Renders the STORE_JOB_ROW_COLUMNS starting at column `first` of st's current row: {deviceId, jobId,
+ * jobType, status, startTimeUtc, endTimeUtc, createdDateTimeUtc, lastUpdatedDateTimeUtc, moduleId (module
+ * rows only), outcome:{deviceMethodResponse}, error:{code,description} (failed rows only)}. OUT: a new
+ * reference, owned by the caller. */
+json_t *store_job_row_json(sqlite3_stmt *st, int first);
+
+/* Per-device rows of one job and/or one device (either filter may be NULL), offset paging: calls fn with
+ * each row as store_job_row_json renders it (new reference, fn takes it). */
 typedef int (*store_job_row_fn)(json_t *row, void *ctx);
 int store_job_rows(store *s, const char *job_id, const char *device_id, int limit, int64_t offset, store_job_row_fn fn,
 		   void *ctx);
+
+/* Jobs counted by kind ("job", or "rollout" when it has a policy) and status, for the metrics scrape:
+ * calls fn once per (kind, status) present. The strings live only during the call. */
+typedef void (*store_job_count_fn)(const char *kind, const char *status, int64_t count, void *ctx);
+int store_job_status_counts(store *s, store_job_count_fn fn, void *ctx);
 
 #endif

@@ -373,7 +373,14 @@ static void test_query__compile_semantic_errors(void **state)
 	compile_fails("SELECT deviceId, COUNT() FROM devices GROUP BY status", "must appear in GROUP BY");
 	compile_fails("SELECT tags.a.x, tags.b.x FROM devices", "duplicate column name");
 	compile_fails("SELECT COUNT() FROM devices.jobs", "only SELECT *");
+	compile_fails("SELECT deviceId FROM devices.jobs", "only SELECT *");
 	compile_fails("SELECT * FROM devices.jobs WHERE tags.a = 1", "not twin fields");
+	compile_fails("SELECT * FROM devices.jobs WHERE jobId = 'x' AND properties.reported.fw = '1'", "not twin fields");
+	compile_fails("SELECT * FROM devices.jobs WHERE configurations.[[c]].status = 'Applied'", "not twin fields");
+	compile_fails("SELECT * FROM devices.jobs WHERE statusReason = 'x' OR IS_DEFINED(connectionState)",
+		      "not twin fields");
+	compile_fails("SELECT * FROM devices.jobs WHERE STARTSWITH(tags.name, 'a')", "not twin fields");
+	compile_fails("SELECT * FROM devices.jobs WHERE status.x = 'a'", "not twin fields");
 	compile_fails("SELECT * FROM devices WHERE ARRAY_CONTAINS(tags.a, tags.b)", "literal");
 }
 
@@ -386,6 +393,28 @@ static void test_query__compile_jobs_and_paging(void **state)
 
 	assert_int_equal(query_compile(q, store_dialect_sqlite(), &page, &s, &e), 0);
 	assert_int_equal(s.source, QUERY_JOBS);
+	assert_int_equal(s.shape, QUERY_SHAPE_JOBS);
+	assert_true(s.keyset);
+	assert_sql_has(&s, "SELECT d.rowid, d.device_id, d.job_id, j.type,");
+	assert_sql_has(&s, " FROM job_devices AS d JOIN jobs AS j ON j.job_id = d.job_id WHERE j.type = ?1 AND "
+			   "d.rowid > ?2 ORDER BY d.rowid LIMIT ?3");
+	assert_string_equal(s.params[0].text, "scheduleUpdateTwin");
+	assert_int_equal(s.params[1].i, 42);
+	assert_int_equal(s.params[2].i, 11);
+	query_sql_release(&s);
+	query_free(q);
+
+	/* System fields of job rows match regardless of case, also under IoT Hub's devices.jobs. prefix. */
+	q = parse_ok("SELECT * FROM devices.jobs WHERE DEVICES.Jobs.DeviceId IN ['a', 'b'] AND JOBID = 'j'");
+	assert_int_equal(query_compile(q, store_dialect_sqlite(), &page, &s, &e), 0);
+	assert_sql_has(&s, "WHERE (((d.device_id IN (?1, ?2))) AND d.job_id = ?3) AND d.rowid > ?4");
+	query_sql_release(&s);
+	query_free(q);
+
+	q = parse_ok("SELECT TOP 2 * FROM devices.jobs");
+	assert_int_equal(query_compile(q, store_dialect_sqlite(), NULL, &s, &e), 0);
+	assert_sql_has(&s, "JOIN jobs AS j ON j.job_id = d.job_id ORDER BY d.rowid LIMIT ?1");
+	assert_int_equal(s.params[0].i, 2);
 	query_sql_release(&s);
 	query_free(q);
 
@@ -426,6 +455,31 @@ static void test_query__field_lookup(void **state)
 	assert_int_equal(used, 1);
 }
 
+static void test_query__job_field_lookup(void **state)
+{
+	const char *p1[] = {"JobID"};
+	const char *p2[] = {"outcome", "deviceMethodResponse", "status"};
+	const char *p3[] = {"status", "x"};
+	const char *p4[] = {"tags", "a"};
+	const char *p5[] = {"lastUpdatedDateTimeUtc"};
+	size_t used = 0;
+	const store_field *f;
+
+	f = store_job_field_lookup(p1, 1, &used);
+	assert_non_null(f);
+	assert_string_equal(f->column, "d.job_id");
+	assert_int_equal(f->kind, STORE_FIELD_TEXT);
+	f = store_job_field_lookup(p2, 3, &used);
+	assert_int_equal(f->kind, STORE_FIELD_JSON);
+	assert_int_equal(used, 1);
+	assert_null(store_job_field_lookup(p3, 2, &used));
+	assert_null(store_job_field_lookup(p4, 2, &used));
+	assert_string_equal(store_job_field_lookup(p5, 1, &used)->column, "d.last_updated_time");
+	/* Twin and job fields do not leak into each other's tables. */
+	assert_null(store_field_lookup(p1, 1, &used));
+	assert_non_null(store_field_lookup(p4, 2, &used));
+}
+
 /* ---- execution against SQLite ---------------------------------------------------------------------- */
 
 static char tmp_dir[256];
@@ -445,7 +499,26 @@ static const char *const fixture_sql =
 	" '{\"n\":7,\"location\":{\"region\":\"US\"},\"s\":\"{x}\"}', '{}'),"
 	"('d5', '', 'g', 1, 'enabled', 't', 't', '2024-01-05', 0, 1, 1, '{}', '{\"fw\":\"2.0\",\"temp\":-1}'),"
 	"('d1', 'm1', 'g', 1, 'enabled', 't', 't', 't', 0, 1, 1, '{\"n\":5}', '{}'),"
-	"('d1', 'm2', 'g', 1, 'enabled', 't', 't', 't', 0, 1, 1, '{\"n\":6}', '{}');";
+	"('d1', 'm2', 'g', 1, 'enabled', 't', 't', 't', 0, 1, 1, '{\"n\":6}', '{}');"
+	"INSERT INTO jobs (job_id, type, query_condition, created_time, start_time, end_time, max_execution_seconds,"
+	" status, spec) VALUES "
+	"('j1', 'scheduleUpdateTwin', 'tags.n = 5', '2024-02-01T00:00:00.000Z', '2024-02-01T00:00:00.000Z',"
+	" '2024-02-01T00:01:00.000Z', 3600, 'completed', '{}'),"
+	"('j2', 'scheduleDeviceMethod', 'tags.n = 7', '2024-02-02T00:00:00.000Z', '2024-02-02T00:00:00.000Z',"
+	" NULL, 600, 'running', '{}');"
+	"INSERT INTO job_devices (job_id, device_id, module_id, status, created_time, start_time, end_time,"
+	" last_updated_time, outcome, error_code, error_description) VALUES "
+	"('j1', 'd1', '', 'completed', '2024-02-01T00:00:01.000Z', '2024-02-01T00:00:02.000Z',"
+	" '2024-02-01T00:00:03.000Z', '2024-02-01T00:00:03.000Z', NULL, NULL, NULL),"
+	"('j1', 'd2', '', 'failed', '2024-02-01T00:00:01.000Z', '2024-02-01T00:00:02.000Z',"
+	" '2024-02-01T00:00:04.000Z', '2024-02-01T00:00:04.000Z', NULL, 'DeviceNotOnline', 'offline'),"
+	"('j2', 'd1', '', 'completed', '2024-02-02T00:00:01.000Z', '2024-02-02T00:00:02.000Z',"
+	" '2024-02-02T00:00:03.000Z', '2024-02-02T00:00:03.000Z',"
+	" '{\"deviceMethodResponse\":{\"status\":200,\"payload\":{\"ok\":true}}}', NULL, NULL),"
+	"('j2', 'd1', 'm1', 'pending', '2024-02-02T00:00:01.000Z', NULL, NULL, '2024-02-02T00:00:01.000Z', NULL, NULL,"
+	" NULL),"
+	"('j2', 'd3', '', 'running', '2024-02-02T00:00:01.000Z', '2024-02-02T00:00:05.000Z', NULL,"
+	" '2024-02-02T00:00:05.000Z', NULL, NULL, NULL);";
 
 static int group_setup(void **state)
 {
@@ -664,9 +737,10 @@ static void test_query__exec_jobs_and_errors(void **state)
 	json_t *items = NULL;
 	const char *bad = "SELECT * FROM devices WHRE x = 1";
 
-	got = run_page("SELECT * FROM devices.jobs", 0, NULL, &next, &type);
+	got = run_page("SELECT * FROM devices.jobs WHERE jobId = 'none'", 0, NULL, &next, &type);
 	assert_string_equal(got, "[]");
 	assert_string_equal(type, "deviceJob");
+	assert_null(next);
 	free(got);
 	assert_int_equal(query_run(bad, strlen(bad), 0, NULL, &items, &next, &type), DH_EQUERY);
 	assert_string_equal(err_message(),
@@ -676,6 +750,132 @@ static void test_query__exec_jobs_and_errors(void **state)
 	bad = "SELECT COUNT() FROM devices.jobs";
 	assert_int_equal(query_run(bad, strlen(bad), 0, NULL, &items, &next, &type), DH_EQUERY);
 	assert_non_null(strstr(err_message(), "query error at position 7"));
+}
+
+/* Runs a devices.jobs query over all pages of max_items and returns "job:device[/module]" per row. */
+static char *run_job_rows(const char *text, int max_items, int *pages)
+{
+	static char rows[512];
+	char *cont = NULL;
+
+	rows[0] = '\0';
+	*pages = 0;
+	do {
+		json_t *items = NULL;
+		char *next = NULL;
+		const char *type;
+		int rc = query_run(text, strlen(text), max_items, cont, &items, &next, &type);
+		if (rc)
+			print_error("query_run [%s]: %s\n", text, err_message());
+		assert_int_equal(rc, 0);
+		assert_string_equal(type, "deviceJob");
+		for (size_t i = 0; i < json_array_size(items); i++) {
+			json_t *r = json_array_get(items, i);
+			const char *mod = json_string_value(json_object_get(r, "moduleId"));
+			size_t n = strlen(rows);
+			snprintf(rows + n, sizeof(rows) - n, "%s%s:%s%s%s", n ? "," : "",
+				 json_string_value(json_object_get(r, "jobId")), json_string_value(json_object_get(r, "deviceId")),
+				 mod ? "/" : "", mod ? mod : "");
+		}
+		json_decref(items);
+		free(cont);
+		cont = next;
+		assert_true(++*pages < 20);
+	} while (cont);
+	return rows;
+}
+
+static void assert_job_rows(const char *text, const char *want)
+{
+	int pages;
+	const char *got = run_job_rows(text, 0, &pages);
+
+	if (strcmp(got, want) != 0)
+		print_error("[%s]\n  want %s\n  got  %s\n", text, want, got);
+	assert_string_equal(got, want);
+}
+
+static void test_query__exec_job_rows_render_like_store_job(void **state)
+{
+	const char *type = NULL;
+	char *next = NULL, *got;
+
+	got = run_page("SELECT * FROM devices.jobs WHERE jobId = 'j1' AND deviceId = 'd2'", 0, NULL, &next, &type);
+	assert_string_equal(got, "[{\"createdDateTimeUtc\":\"2024-02-01T00:00:01.000Z\",\"deviceId\":\"d2\","
+				 "\"endTimeUtc\":\"2024-02-01T00:00:04.000Z\",\"error\":{\"code\":\"DeviceNotOnline\","
+				 "\"description\":\"offline\"},\"jobId\":\"j1\",\"jobType\":\"scheduleUpdateTwin\","
+				 "\"lastUpdatedDateTimeUtc\":\"2024-02-01T00:00:04.000Z\",\"outcome\":{\"deviceMethodResponse\":null},"
+				 "\"startTimeUtc\":\"2024-02-01T00:00:02.000Z\",\"status\":\"failed\"}]");
+	assert_string_equal(type, "deviceJob");
+	free(got);
+	got = run_page("SELECT * FROM devices.jobs WHERE moduleId = 'm1'", 0, NULL, &next, &type);
+	assert_string_equal(got, "[{\"createdDateTimeUtc\":\"2024-02-02T00:00:01.000Z\",\"deviceId\":\"d1\","
+				 "\"endTimeUtc\":null,\"jobId\":\"j2\",\"jobType\":\"scheduleDeviceMethod\","
+				 "\"lastUpdatedDateTimeUtc\":\"2024-02-02T00:00:01.000Z\",\"moduleId\":\"m1\","
+				 "\"outcome\":{\"deviceMethodResponse\":null},\"startTimeUtc\":null,\"status\":\"pending\"}]");
+	free(got);
+	got = run_page("SELECT * FROM devices.jobs WHERE jobType = 'scheduleDeviceMethod' AND status = 'completed'", 0,
+		       NULL, &next, &type);
+	assert_non_null(strstr(got, "\"outcome\":{\"deviceMethodResponse\":{\"payload\":{\"ok\":true},\"status\":200}}"));
+	free(got);
+}
+
+static void test_query__exec_job_rows_filters(void **state)
+{
+	assert_job_rows("SELECT * FROM devices.jobs", "j1:d1,j1:d2,j2:d1,j2:d1/m1,j2:d3");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE jobId = 'j1'", "j1:d1,j1:d2");
+	assert_job_rows("select * from DEVICES.JOBS where devices.jobs.deviceId = 'd1' and JobType = 'scheduleDeviceMethod'",
+			"j2:d1,j2:d1/m1");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE status IN ['failed', 'running']", "j1:d2,j2:d3");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE status NIN ['completed']", "j1:d2,j2:d1/m1,j2:d3");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE status != 'completed' AND deviceId <> 'd3'", "j1:d2,j2:d1/m1");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE NOT (status = 'completed') OR jobId != 'j2'",
+			"j1:d1,j1:d2,j2:d1/m1,j2:d3");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE STARTSWITH(deviceId, 'd') AND moduleId = 'm1'", "j2:d1/m1");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE ENDSWITH(jobType, 'Twin')", "j1:d1,j1:d2");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE startTimeUtc = null", "j2:d1/m1");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE endTimeUtc != null AND endTimeUtc < '2024-02-02'", "j1:d1,j1:d2");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE createdDateTimeUtc > '2024-02-01T12:00:00Z'",
+			"j2:d1,j2:d1/m1,j2:d3");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE createdTimeUtc >= '2024-02-02' AND "
+			"lastUpdatedDateTimeUtc >= '2024-02-02T00:00:03'", "j2:d1,j2:d3");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE outcome.deviceMethodResponse.status = 200", "j2:d1");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE outcome.deviceMethodResponse = null AND jobId = 'j2'",
+			"j2:d1/m1,j2:d3");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE error.code = 'DeviceNotOnline'", "j1:d2");
+	assert_job_rows("SELECT * FROM devices.jobs WHERE IS_DEFINED(error) OR IS_OBJECT(outcome.deviceMethodResponse)",
+			"j1:d2,j2:d1");
+	/* Types still have to match: a number never equals a status text. */
+	assert_job_rows("SELECT * FROM devices.jobs WHERE status = 1 OR jobId = true", "");
+}
+
+static void test_query__exec_job_rows_paging(void **state)
+{
+	int pages;
+	const char *type = NULL;
+	char *next = NULL, *next2 = NULL, *got;
+	json_t *items = NULL;
+	const char *jobs = "SELECT * FROM devices.jobs";
+
+	assert_string_equal(run_job_rows(jobs, 2, &pages), "j1:d1,j1:d2,j2:d1,j2:d1/m1,j2:d3");
+	assert_int_equal(pages, 3);
+	assert_string_equal(run_job_rows(jobs, 1, &pages), "j1:d1,j1:d2,j2:d1,j2:d1/m1,j2:d3");
+	assert_int_equal(pages, 5);
+	assert_string_equal(run_job_rows("SELECT * FROM devices.jobs WHERE deviceId = 'd1'", 1, &pages),
+			    "j1:d1,j2:d1,j2:d1/m1");
+	assert_string_equal(run_job_rows("SELECT TOP 3 * FROM devices.jobs", 2, &pages), "j1:d1,j1:d2,j2:d1");
+	assert_int_equal(pages, 2);
+	assert_string_equal(run_job_rows("SELECT TOP 0 * FROM devices.jobs", 2, &pages), "");
+
+	/* A token belongs to its query: a twins token does not page job rows. */
+	got = run_page("SELECT * FROM devices", 2, NULL, &next, &type);
+	free(got);
+	assert_non_null(next);
+	assert_int_equal(query_run(jobs, strlen(jobs), 2, next, &items, &next2, &type), DH_EQUERY);
+	assert_non_null(strstr(err_message(), "invalid continuation token"));
+	assert_null(items);
+	assert_null(next2);
+	free(next);
 }
 
 int main(void)
@@ -697,6 +897,7 @@ int main(void)
 		cmocka_unit_test(test_query__compile_semantic_errors),
 		cmocka_unit_test(test_query__compile_jobs_and_paging),
 		cmocka_unit_test(test_query__field_lookup),
+		cmocka_unit_test(test_query__job_field_lookup),
 		cmocka_unit_test(test_query__exec_types_must_match),
 		cmocka_unit_test(test_query__exec_null_and_undefined),
 		cmocka_unit_test(test_query__exec_in_nin_and_strings),
@@ -704,6 +905,9 @@ int main(void)
 		cmocka_unit_test(test_query__exec_aggregates_and_projections),
 		cmocka_unit_test(test_query__exec_top_and_paging),
 		cmocka_unit_test(test_query__exec_jobs_and_errors),
+		cmocka_unit_test(test_query__exec_job_rows_render_like_store_job),
+		cmocka_unit_test(test_query__exec_job_rows_filters),
+		cmocka_unit_test(test_query__exec_job_rows_paging),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
