@@ -30,7 +30,7 @@
 
 #define ENGINE_TICK_MS 50
 #define ENGINE_MAX_ACTIVE 64
-#define DISPATCH_MAX 500            /* devices started per job per step */
+#define DISPATCH_MAX 1000           /* devices started per job per step (each step also counts every row) */
 #define SWEEP_EVERY_MS 1000         /* offline and verifying devices are re-checked this often */
 #define DYNAMIC_EVERY_MS 5000
 
@@ -41,6 +41,7 @@ typedef struct attempt_done {
 	store_job_device device;
 	int code;           /* 0 = the device answered */
 	int status;
+	int rollout;        /* the job has a policy, even if its runtime is gone when the answer comes */
 	json_t *payload;
 } attempt_done;
 
@@ -236,8 +237,15 @@ static int apply_done(store *s, attempt_done *a, const rollout_policy *p, int64_
 	store_job_device *d = &a->device;
 	json_t *outcome;
 	char code[32];
+	char now_status[16];
 	int rc;
 
+	/* An answer for a device no longer running (its rollout timed it out, aborted or was cancelled)
+	 * changes nothing: the row already says how the attempt ended. */
+	if ((rc = store_job_device_status(s, a->job_id, d->device_id, d->module_id, now_status)) != 0)
+		return rc;
+	if (strcmp(now_status, "running") != 0)
+		return 0;
 	if (a->code == DH_EOFFLINE) {
 		/* Not invoked: it goes back to waiting for its connection, and the attempt does not count. */
 		snprintf(d->status, sizeof(d->status), "scheduled");
@@ -250,7 +258,9 @@ static int apply_done(store *s, attempt_done *a, const rollout_policy *p, int64_
 	}
 	outcome = json_pack("{s:{s:i, s:O}}", "deviceMethodResponse", "status", a->status, "payload",
 			    a->payload ? a->payload : json_null());
-	if (p && a->status >= 400) {
+	/* p is NULL too for a rollout that ended (aborted, cancelled) while this call was in flight: its error
+	 * answer is still a failure, just without a retry. */
+	if ((p || a->rollout) && a->status >= 400) {
 		snprintf(code, sizeof(code), "MethodStatus%d", a->status);
 		rc = fail_device(s, a->job_id, d, p, now, outcome, code, "the device answered with an error status");
 	} else {
@@ -351,6 +361,7 @@ static void run_method(const store_job *j, const store_job_device *d)
 
 	snprintf(a->job_id, sizeof(a->job_id), "%s", j->job_id);
 	a->device = *d;
+	a->rollout = j->policy != NULL;
 	rc = method_invoke(d->device_id, d->module_id, request, method_finished, a);
 	if (rc)
 		method_finished(a, rc, 0, NULL);
@@ -370,6 +381,10 @@ static int dispatch(store *s, store_job *j, job_runtime *rt, int64_t now, store_
 	if (rt->policy) {
 		if ((rc = store_job_counts_get(s, j->job_id, -1, &c)) != 0)
 			return rc;
+		/* Outcomes applied this step may have crossed the abort threshold: start nothing, gates() aborts. */
+		rollout_counts finished = {c.total, c.completed, c.failed, c.running + c.verifying + c.pending};
+		if (rollout_should_abort(rt->policy, &finished))
+			return 0;
 		if (rt->pacer_phase != j->phase) {
 			memset(&rt->pacer, 0, sizeof(rt->pacer));
 			rt->pacer_phase = j->phase;
@@ -380,7 +395,9 @@ static int dispatch(store *s, store_job *j, job_runtime *rt, int64_t now, store_
 	}
 	if (allow <= 0)
 		return 0;
-	if ((rc = store_job_due(s, j->job_id, "pending", rt->policy ? j->phase : -1, now, (int)allow, due, &n)) != 0)
+	/* A plain job's devices are all in phase 0 (only a policy assigns or advances phases) and j->phase stays
+	 * 0, so asking for j->phase selects the same rows as "any phase", through the index in order. */
+	if ((rc = store_job_due(s, j->job_id, "pending", j->phase, now, (int)allow, due, &n)) != 0)
 		return rc;
 	for (int i = 0; i < n && rc == 0; i++) {
 		store_job_device *d = &due[i];
@@ -390,6 +407,14 @@ static int dispatch(store *s, store_job *j, job_runtime *rt, int64_t now, store_
 				rc = store_job_device_set(s, j->job_id, d, now, NULL, NULL, NULL);
 			}
 			continue;
+		}
+		/* A first attempt is spread over the policy's jitter: deferred once by a random delay. */
+		if (rt->policy && d->attempts == 0 && d->not_before_ms == 0 && rollout_jitter_ms(rt->policy) > 0) {
+			d->not_before_ms = now + rollout_jitter_ms(rt->policy);
+			if (d->not_before_ms > now) {
+				rc = store_job_device_set(s, j->job_id, d, now, NULL, NULL, NULL);
+				continue;
+			}
 		}
 		d->attempts++;
 		d->start_ms = now;
@@ -420,7 +445,16 @@ static int sweep(store *s, store_job *j, job_runtime *rt, int64_t now)
 		snprintf(rows[i].status, sizeof(rows[i].status), "pending");
 		rc = store_job_device_set(s, j->job_id, &rows[i], now, NULL, NULL, NULL);
 	}
-	if (rc || !rt->policy || !rollout_health_condition(rt->policy))
+	if (rc || !rt->policy)
+		return rc;
+	/* A rollout's per-device limit covers the whole attempt: method, download, reboot, health check. */
+	if ((rc = store_job_due(s, j->job_id, "running", -1, INT64_MAX, 1000, rows, &n)) != 0)
+		return rc;
+	for (int i = 0; i < n && rc == 0; i++)
+		if (now - rows[i].start_ms > (int64_t)rollout_device_timeout_s(rt->policy) * 1000)
+			rc = fail_device(s, j->job_id, &rows[i], rt->policy, now, NULL, "DeviceTimeout",
+					 "the attempt took longer than deviceTimeoutSeconds");
+	if (rc || !rollout_health_condition(rt->policy))
 		return rc;
 	if ((rc = store_job_due(s, j->job_id, "verifying", -1, INT64_MAX, 1000, rows, &n)) != 0)
 		return rc;
@@ -481,6 +515,13 @@ static int gates(store *s, store_job *j, job_runtime *rt, int64_t now)
 	store_job_counts all, ph;
 	int rc, last;
 
+	if (!rt->policy) {
+		/* A plain job only needs to know whether anything is left: counting every row at every step made
+		 * a step O(devices) (docs/performance.md, "Jobs"). */
+		if ((rc = store_job_unfinished(s, j->job_id)) < 0)
+			return rc;
+		return rc ? 0 : finish(s, j, now, "completed", NULL);
+	}
 	if ((rc = store_job_counts_get(s, j->job_id, -1, &all)) != 0)
 		return rc;
 	if (rt->policy) {
@@ -575,7 +616,7 @@ static void step_job(store *s, const char *job_id, int64_t now)
 		    now - rt->last_dynamic_ms >= DYNAMIC_EVERY_MS) {
 			int64_t added = 0;
 			rt->last_dynamic_ms = now;
-			rc = add_targets(s, &j, rollout_phase_count(rt->policy) - 1, 0, now, &added);
+			rc = add_targets(s, &j, j.phase, 0, now, &added); /* they join the phase running now */
 		}
 		if (rc == 0 && !j.paused && !j.awaiting_approval)
 			rc = dispatch(s, &j, rt, now, methods, &nm, &pushes);
@@ -658,6 +699,39 @@ static void step_all(store *s)
 			runtime_drop(&engine_jobs[i]);
 }
 
+#define INTERRUPTED_TEXT "the server restarted while the method was in flight; it is not sent again"
+
+/* Settles one job's devices that were running when the server stopped. In a rollout each goes through
+ * fail_device, so one with a retry left waits for its next attempt (docs/jobs.md); the rest fail. */
+static int recover_job(store *s, const char *job_id, int64_t now, int64_t *settled)
+{
+	static store_job_device rows[DISPATCH_MAX];
+	rollout_policy *p = NULL;
+	store_job j;
+	int64_t moved = 0;
+	int n = 0, rc;
+
+	*settled = 0;
+	if ((rc = store_job_get(s, job_id, &j)) != 0)
+		return rc;
+	if (j.policy && rollout_policy_parse(j.policy, &p) != 0)
+		p = NULL;
+	/* fail_device moves every row out of "running", so each batch is new rows. */
+	while (p && (rc = store_job_due(s, job_id, "running", -1, INT64_MAX, DISPATCH_MAX, rows, &n)) == 0 && n > 0) {
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = fail_device(s, job_id, &rows[i], p, now, NULL, "Interrupted", INTERRUPTED_TEXT);
+		if (rc)
+			break;
+		*settled += n;
+	}
+	if (rc == 0 && (rc = store_job_move(s, job_id, "running", "failed", now, "Interrupted", INTERRUPTED_TEXT,
+					    &moved)) == 0)
+		*settled += moved;
+	rollout_policy_free(p);
+	store_job_release(&j);
+	return rc;
+}
+
 /* After a restart: method attempts that were running may or may not have reached their device, so they
  * are not sent again (at most once); they fail, or wait for a retry when the policy allows one. Twin
  * attempts were written in the same transaction that recorded them, so none can be left running. */
@@ -665,17 +739,17 @@ static void recover(store *s)
 {
 	static char ids[ENGINE_MAX_ACTIVE][STORE_JOB_ID_MAX + 1];
 	int n = 0;
-	int64_t now = clock_hub_ms(), moved = 0;
+	int64_t now = clock_hub_ms(), settled = 0;
 
 	if (store_begin_write(s) != 0)
 		return;
 	if (store_job_active(s, ids, ENGINE_MAX_ACTIVE, &n) == 0) {
 		for (int i = 0; i < n; i++) {
-			store_job_move(s, ids[i], "running", "failed", now, "Interrupted",
-				       "the server restarted while the method was in flight; it is not sent again", &moved);
-			if (moved)
+			if (recover_job(s, ids[i], now, &settled) != 0)
+				log_warn("job %s: cannot settle in-flight devices: %s", ids[i], err_message());
+			else if (settled)
 				log_info("job %s: %lld in-flight devices marked Interrupted after a restart", ids[i],
-					 (long long)moved);
+					 (long long)settled);
 		}
 	}
 	if (store_commit(s) != 0)

@@ -345,6 +345,28 @@ int store_job_device_set(store *s, const char *job_id, const store_job_device *d
 	return step_done(s, st, "updating a job device");
 }
 
+int store_job_device_status(store *s, const char *job_id, const char *device_id, const char *module_id,
+			    char out[16])
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT status FROM job_devices WHERE job_id = ?1 AND device_id = ?2"
+					 " AND module_id = ?3");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, module_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		store_col_text(st, 0, out, 16);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? err_set(DH_ENOJOB, "job '%s' has no device '%s'", job_id, device_id)
+				 : store_fail(s, "reading a job device");
+}
+
 int store_job_move(store *s, const char *job_id, const char *from, const char *to, int64_t now_ms,
 		   const char *error_code, const char *error_description, int64_t *moved)
 {

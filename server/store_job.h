@@ -77,6 +77,10 @@ int store_job_due(store *s, const char *job_id, const char *status, int phase, i
 int store_job_device_set(store *s, const char *job_id, const store_job_device *d, int64_t now_ms,
 			 const json_t *outcome, const char *error_code, const char *error_description);
 
+/* One device's status in the job (out[16]); DH_ENOJOB when the job has no such device. */
+int store_job_device_status(store *s, const char *job_id, const char *device_id, const char *module_id,
+			    char out[16]);
+
 /* Rows moved from one status to another for the whole job (cancel, timeout, restart), with an error. */
 int store_job_move(store *s, const char *job_id, const char *from, const char *to, int64_t now_ms,
 		   const char *error_code, const char *error_description, int64_t *moved);
@@ -88,10 +92,11 @@ typedef struct store_job_counts {
 /* Counts for one phase, or the whole job when phase < 0. */
 int store_job_counts_get(store *s, const char *job_id, int phase, store_job_counts *out);
 
-/* Failed rows grouped by error code: {"code": count}. New reference in *out. */
 /* 1 when a device of the job is still pending, scheduled, running or verifying, 0 when none is, or a negative
  * error. Cheap at any job size, unlike store_job_counts_get. */
 int store_job_unfinished(store *s, const char *job_id);
+
+/* Failed rows grouped by error code: {"code": count}. New reference in *out. */
 int store_job_failures(store *s, const char *job_id, json_t **out);
 
 /* Firmware compliance of the job's devices from their reported firmware {version, status}:

@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# bench/jobs.sh [path/to/devicehubd]: the job engine's benchmarks, in one invocation, on loopback only
+# (docs/performance.md, "Jobs").
+#
+#   1. raw SQLite baseline (bench/sqlite_baseline.c) on NT rows: json_set updates, one per transaction;
+#   2. devicehubd #1 (fresh data dir): NM devices created (bench/bulk_load.c) and connected
+#      (bench/device_load.c --mode methods: every method.request answered at once, status 200);
+#      baseline: each device invoked once with POST /twins/{id}/methods from C connections
+#      (bench/rest_calls.c method); then a scheduleDeviceMethod job whose queryCondition matches every
+#      device: time from PUT /jobs/v2/{id} until GET /jobs/v2/{id} (every 100 ms) shows it completed;
+#   3. devicehubd #2 (fresh data dir): NT devices created, none connected; baseline: each device patched
+#      once with PATCH /twins/{id} (bench/rest_calls.c patch); then a scheduleUpdateTwin job with
+#      properties.desired matching every device, timed the same way, and checked with a query;
+#   4. a Markdown table: every figure beside its baselines from this run, the engine's own overhead per
+#      device ((job time - baseline time) / devices) and server CPU per device (/proc/PID/stat).
+#
+# Every step is bounded (timeout, the job poller's own limit); servers and clients are stopped by pid and
+# the temp dir removed on exit, whatever happens. Settings (environment):
+#   BENCH_METHOD_DEVICES=10000     devices of the method job (connected; at most 19,000: 20,000 open files)
+#   BENCH_TWIN_DEVICES=100000      devices of the twin job (offline)
+#   BENCH_METHOD_CONNECTIONS=128   REST connections of the method baseline (a call waits for its device)
+#   BENCH_PATCH_CONNECTIONS=32     REST connections of the PATCH baseline
+#   BENCH_JOB_TIMEOUT=180          seconds a job may take before the run fails
+#   BENCH_PORT                     first of two ports (default: picked at random)
+#   BENCH_OUT=file                 also write the Markdown table to this file
+#   BENCH_KEEP=1                   keep the temp dir (logs, databases)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+BIN=${1:-$here/../build/devicehubd}
+NM=${BENCH_METHOD_DEVICES:-10000}
+NT=${BENCH_TWIN_DEVICES:-100000}
+MC=${BENCH_METHOD_CONNECTIONS:-128}
+PC=${BENCH_PATCH_CONNECTIONS:-32}
+JT=${BENCH_JOB_TIMEOUT:-180}
+HUB=benchhub
+
+for tool in gcc curl openssl pkg-config bc; do
+	command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
+done
+pkg-config --exists libwebsockets || { echo "bench: libwebsockets-dev is required" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "bench: no devicehubd at $BIN (make build first)" >&2; exit 2; }
+[ "$NM" -le 19000 ] || { echo "bench: at most 19,000 connected devices (20,000 open files per process)" >&2; exit 2; }
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+# Not devicehub-*: test clean-ups sweep that prefix from /tmp.
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dh-bench-jobs.XXXXXX")
+pids=()
+
+stop_pid() { # pid: TERM, wait up to 5 s, then KILL
+	local p=$1
+	kill -0 "$p" 2>/dev/null || return 0
+	kill -TERM "$p" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+}
+cleanup() {
+	for p in "${pids[@]}"; do stop_pid "$p"; done
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+cpu_s() { awk '{ print ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat"; }
+wait_for() { # file pattern seconds pid: wait until pattern appears in file; fail if pid died or time ran out
+	for _ in $(seq $(($3 * 20))); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		kill -0 "$4" 2>/dev/null || { echo "bench: process $4 ended while waiting for '$2'" >&2; tail -5 "$1" >&2; return 1; }
+		sleep 0.05
+	done
+	echo "bench: timed out waiting for '$2' in $1" >&2
+	return 1
+}
+free_port() {
+	for _ in $(seq 50); do
+		local p=$((20000 + RANDOM % 20000))
+		if ! ss -Hltn "sport = :$p or sport = :$((p + 1))" 2>/dev/null | grep -q .; then echo "$p"; return; fi
+	done
+	echo "bench: no free port found" >&2
+	exit 1
+}
+# Prefixes a helper's "key value" lines with name_ into results.txt.
+collect() { sed -n '/^[a-z_0-9]* [-0-9.]*$/p' "$2" | sed "s/^/$1_/" >>"$tmp/results.txt"; }
+: >"$tmp/results.txt"
+
+# ---- helpers ---------------------------------------------------------------------------------------
+log "building bench helpers"
+gcc -O2 -Wall -Wextra -o "$tmp/sqlite_baseline" "$here/sqlite_baseline.c" -lsqlite3 -lpthread
+gcc -O2 -Wall -Wextra -o "$tmp/bulk_load" "$here/bulk_load.c" -lpthread
+gcc -O2 -Wall -Wextra -o "$tmp/rest_calls" "$here/rest_calls.c" -lpthread
+gcc -O2 -Wall -Wextra -o "$tmp/device_load" "$here/device_load.c" $(pkg-config --cflags --libs libwebsockets)
+
+# ---- 1. raw SQLite baseline ------------------------------------------------------------------------
+log "raw SQLite baseline, $NT rows"
+timeout 300 "$tmp/sqlite_baseline" "$tmp/baseline.db" "$NT" 3 >"$tmp/sqlite.txt"
+rm -f "$tmp"/baseline.db*
+collect sqlite "$tmp/sqlite.txt"
+log "raw SQLite json_set update: $(awk '$1 == "update_per_s" { print $2 }' "$tmp/sqlite.txt")/s"
+
+start_server() { # name: devicehubd on $port/$dport with $tmp/name.data; sets server_pid, BENCH_AUTH
+	"$BIN" --data-dir "$tmp/$1.data" --http-addr 127.0.0.1 --http-port "$port" --device-addr 127.0.0.1 \
+		--device-port "$dport" --hostname "$HUB" --log-level warn >"$tmp/$1.out" 2>"$tmp/$1.err" &
+	server_pid=$!
+	pids+=("$server_pid")
+	local key=
+	for _ in $(seq 100); do
+		# The background shell may not have created the .out file yet.
+		key=$(sed -n 's/.*SharedAccessKeyName=iothubowner;SharedAccessKey=\([^; ]*\).*/\1/p' "$tmp/$1.out" 2>/dev/null | head -1 || true)
+		[ -n "$key" ] && curl -s -o /dev/null "http://127.0.0.1:$port/openapi.json" &&
+			ss -Hltn "sport = :$dport" | grep -q . && break
+		kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/$1.err" >&2; echo "bench: devicehubd exited" >&2; exit 1; }
+		sleep 0.1
+	done
+	[ -n "$key" ] || { echo "bench: no owner connection string from devicehubd" >&2; exit 1; }
+	# Policy SAS token (reference §4; sr = hostname, skn = iothubowner): REST calls and every device.
+	local se hexkey sig
+	se=$(($(date +%s) + 4 * 3600))
+	hexkey=$(printf '%s' "$key" | openssl base64 -d -A | od -An -v -tx1 | tr -d ' \n')
+	sig=$(printf '%s\n%s' "$HUB" "$se" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary |
+		openssl base64 -A | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
+	BENCH_AUTH="SharedAccessSignature sr=$HUB&sig=$sig&se=$se&skn=iothubowner"
+}
+create_devices() { # n name: bulk create bench-0000000.. and check the count
+	log "bulk create of $1 devices"
+	timeout 600 "$tmp/bulk_load" 127.0.0.1 "$port" "$BENCH_AUTH" "$1" 4 >"$tmp/$2_bulk.txt"
+	local total
+	total=$(curl -s -H "Authorization: $BENCH_AUTH" "http://127.0.0.1:$port/statistics/devices" |
+		sed -n 's/.*"totalDeviceCount":\([0-9]*\).*/\1/p')
+	[ "$total" = "$1" ] || { echo "bench: expected $1 devices, the hub has '$total'" >&2; exit 1; }
+}
+# Runs rest_calls with the server's CPU time around it: name args...
+timed() {
+	local name=$1 c0 c1
+	shift
+	c0=$(cpu_s "$server_pid")
+	timeout $((JT + 120)) "$tmp/rest_calls" 127.0.0.1 "$port" "$BENCH_AUTH" "$@" >"$tmp/$name.txt" 2>"$tmp/$name.err" ||
+		{ cat "$tmp/$name.txt" "$tmp/$name.err" >&2; echo "bench: $name failed" >&2; exit 1; }
+	c1=$(cpu_s "$server_pid")
+	echo "server_cpu_s $(echo "$c1 - $c0" | bc -l)" >>"$tmp/$name.txt"
+	collect "$name" "$tmp/$name.txt"
+	log "$name: $(tr '\n' ' ' <"$tmp/$name.txt")"
+}
+ALL="STARTSWITH(deviceId, 'bench-')" # every device bulk_load created
+
+# ---- 2. devicehubd #1: a method job to NM connected devices ----------------------------------------
+port=${BENCH_PORT:-$(free_port)}
+dport=$((port + 1))
+log "starting devicehubd #1 on 127.0.0.1:$port (REST) and :$dport (devices)"
+start_server methods
+create_devices "$NM" methods
+log "device_load: $NM devices connected, answering methods"
+"$tmp/device_load" --url "ws://127.0.0.1:$dport" --mode methods --hello --count "$NM" --auth "$BENCH_AUTH" \
+	--prefix bench- --first 0 --digits 7 --seconds $((2 * JT + 120)) >"$tmp/devices.txt" 2>"$tmp/devices.err" &
+load_pid=$!
+pids+=("$load_pid")
+wait_for "$tmp/devices.txt" ready_line 120 "$load_pid"
+grep -q "^ready $NM\$" "$tmp/devices.txt" || { cat "$tmp/devices.txt" "$tmp/devices.err" >&2; echo "bench: not all devices connected" >&2; exit 1; }
+log "method baseline: $NM x POST /twins/{id}/methods, $MC connections"
+timed method_rest method "$NM" "$MC"
+log "method job: scheduleDeviceMethod to $NM devices"
+timed method_job job bench-method-1 "{\"jobId\":\"bench-method-1\",\"type\":\"scheduleDeviceMethod\",\"queryCondition\":\"$ALL\",\
+\"cloudToDeviceMethod\":{\"methodName\":\"reboot\",\"payload\":{\"delay\":0},\"responseTimeoutInSeconds\":30},\
+\"startTime\":null,\"maxExecutionTimeInSeconds\":$JT}" "$JT"
+l_cpu=$(cpu_s "$load_pid")
+stop_pid "$load_pid"
+collect devices "$tmp/devices.txt"
+echo "devices_cpu_s $l_cpu" >>"$tmp/results.txt"
+stop_pid "$server_pid"
+
+# ---- 3. devicehubd #2: a twin job to NT offline devices --------------------------------------------
+port=${BENCH_PORT:+$((BENCH_PORT + 2))}
+port=${port:-$(free_port)}
+dport=$((port + 1))
+log "starting devicehubd #2 on 127.0.0.1:$port"
+start_server twins
+create_devices "$NT" twins
+log "twin baseline: $NT x PATCH /twins/{id}, $PC connections"
+timed twin_rest patch "$NT" "$PC"
+log "twin job: scheduleUpdateTwin to $NT devices"
+timed twin_job job bench-twin-1 "{\"jobId\":\"bench-twin-1\",\"type\":\"scheduleUpdateTwin\",\"queryCondition\":\"$ALL\",\
+\"updateTwin\":{\"etag\":\"*\",\"properties\":{\"desired\":{\"fw\":\"2.1\",\"wave\":1}}},\
+\"startTime\":null,\"maxExecutionTimeInSeconds\":$JT}" "$JT"
+written=$(curl -s --max-time 60 -X POST -H "Authorization: $BENCH_AUTH" -H 'Content-Type: application/json' \
+	--data "{\"query\":\"SELECT COUNT() AS n FROM devices WHERE properties.desired.fw = '2.1' AND properties.desired.wave = 1\"}" \
+	"http://127.0.0.1:$port/devices/query?api-version=2021-04-12" | sed -n 's/.*"n":\([0-9]*\).*/\1/p')
+log "twins with the job's desired properties: ${written:-?} of $NT"
+[ "${written:-0}" = "$NT" ] || { echo "bench: the twin job wrote ${written:-?} of $NT twins" >&2; exit 1; }
+echo "twin_written $written" >>"$tmp/results.txt"
+echo "server_peak_kb $(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")" >>"$tmp/results.txt"
+stop_pid "$server_pid"
+
+# ---- 4. report -------------------------------------------------------------------------------------
+report() {
+	awk -v nm="$NM" -v nt="$NT" -v mc="$MC" -v pc="$PC" -v when="$(date -u +%Y-%m-%dT%H:%MZ)" \
+	    -v cpu="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)" '
+	{ v[$1] = $2 }
+	function kf(x) { return x >= 10000 ? sprintf("%.0fk", x / 1000) : sprintf("%.1fk", x / 1000) }
+	function yes(ok) { return ok ? "**met**" : "**missed**" }
+	END {
+		printf "Run %s, %s, loopback; `BENCH_METHOD_DEVICES=%d BENCH_TWIN_DEVICES=%d bench/jobs.sh`.\n\n", when, cpu, nm, nt
+		print "| operation | job (PUT → completed) | baseline, this run | ratio (time) | engine overhead per device | server CPU per device: job / baseline | target |"
+		print "|---|---|---|---|---|---|---|"
+		mj = v["method_job_job_seconds"]; mr = v["method_rest_seconds"]
+		printf "| scheduleDeviceMethod to %d connected devices | %.2f s (%s devices/s; %d succeeded, %d failed) | %d × `POST /twins/{id}/methods` on %d connections: %.2f s (%s calls/s, p50 %s ms, p99 %s ms) | %.2f× | %.0f µs | %.0f µs / %.0f µs | ≤10 s, succeededCount %d: %s |\n", \
+			nm, mj, kf(nm / mj), v["method_job_job_succeeded"], v["method_job_job_failed"], nm, mc, mr, kf(v["method_rest_calls_per_s"]), \
+			v["method_rest_p50_ms"], v["method_rest_p99_ms"], mj / mr, (mj - mr) * 1e6 / nm, \
+			v["method_job_server_cpu_s"] * 1e6 / nm, v["method_rest_server_cpu_s"] * 1e6 / nm, nm, \
+			yes(mj > 0 && mj <= 10 && v["method_job_job_succeeded"] == nm)
+		tj = v["twin_job_job_seconds"]; tr = v["twin_rest_seconds"]; up = v["sqlite_update_per_s"]; ts = nt / up
+		printf "| scheduleUpdateTwin (properties.desired) to %d offline devices | %.2f s (%s devices/s; %d succeeded, %d failed) | %d × `PATCH /twins/{id}` on %d connections: %.2f s (%s req/s, p50 %s ms, p99 %s ms) | %.2f× | %.0f µs | %.0f µs / %.0f µs | ≤30 s, succeededCount %d: %s |\n", \
+			nt, tj, kf(nt / tj), v["twin_job_job_succeeded"], v["twin_job_job_failed"], nt, pc, tr, kf(v["twin_rest_calls_per_s"]), \
+			v["twin_rest_p50_ms"], v["twin_rest_p99_ms"], tj / tr, (tj - tr) * 1e6 / nt, \
+			v["twin_job_server_cpu_s"] * 1e6 / nt, v["twin_rest_server_cpu_s"] * 1e6 / nt, nt, \
+			yes(tj > 0 && tj <= 30 && v["twin_job_job_succeeded"] == nt)
+		printf "| the same twin job against raw SQLite | %.2f s | %d × `json_set` update, 1 per transaction, at %s/s: %.2f s | %.2f× | %.0f µs | — | — |\n", \
+			tj, nt, kf(up), ts, tj / ts, (tj - ts) * 1e6 / nt
+		printf "\nMethod job: the devices answered %d method requests in all (%d baseline + %d job + 0 expected otherwise); device client CPU %.1f s for the whole run. ", \
+			v["devices_methods_answered"], nm, nm, v["devices_cpu_s"]
+		printf "Client CPU: method baseline %.2f s, PATCH baseline %.2f s. Job polls: method %d, twin %d (GET every 100 ms; PUT answered in %.1f / %.1f ms). ", \
+			v["method_rest_client_cpu_s"], v["twin_rest_client_cpu_s"], v["method_job_job_polls"], v["twin_job_job_polls"], v["method_job_job_put_ms"], v["twin_job_job_put_ms"]
+		printf "Twins carrying the job'\''s desired properties afterwards (query): %d of %d. Failed REST calls: methods %d, PATCH %d. Server #2 peak RSS %.0f MB.\n", \
+			v["twin_written"], nt, v["method_rest_failed"], v["twin_rest_failed"], v["server_peak_kb"] / 1024
+	}' "$tmp/results.txt"
+}
+report | tee "${BENCH_OUT:-/dev/null}"
