@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 DATA_DIR   ?= ./data
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run demo test unit integration fuzz bench bench-devices clean format
+.PHONY: all deps build run demo test test-deploy unit integration fuzz bench bench-devices bench-jobs clean format
 
 all: build
 
@@ -32,6 +32,12 @@ test: deps build
 	cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 	DEVICEHUB_BIN=$(CURDIR)/$(TEST_BUILD)/devicehubd node --test --test-concurrency=1 tests/integration/
 
+# The container image (deploy/Dockerfile) built with podman, run on loopback and talked to: health, REST,
+# devices, non-root, restart with its volume, TLS (docs/deploy.md). Root or sudo; ~1 min, plus ~1 min the
+# first time for the bookworm base image, which it keeps. Everything else it makes is removed.
+test-deploy:
+	tests/deploy/run.sh
+
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DDH_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
@@ -40,10 +46,15 @@ fuzz: deps
 bench: build
 	bench/run.sh $(BUILD)/devicehubd
 	bench/devices.sh $(BUILD)/devicehubd $(BUILD)/devicehub-sim
+	bench/jobs.sh $(BUILD)/devicehubd
 
 # The device channel only (~2 min): 10,000 devices, direct methods, reported patches (docs/performance.md).
 bench-devices: build
 	bench/devices.sh $(BUILD)/devicehubd $(BUILD)/devicehub-sim
+
+# The job engine only (~3 min): a method job to 10,000 connected devices, a twin job to 100,000 (docs/performance.md).
+bench-jobs: build
+	bench/jobs.sh $(BUILD)/devicehubd
 
 format:
 	clang-format -i server/*.c server/*.h device-sim/*.c device-sim/*.h tests/unit/*.c tests/fuzz/*.c

@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev
           libmicrohttpd-dev libwebsockets-dev libsqlite3-dev libjansson-dev libmbedtls-dev libcmocka-dev libicu-dev
-          sqlite3 wrk curl nodejs npm)
+          libssl-dev sqlite3 wrk curl openssl nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -244,6 +244,29 @@ int auth_check_device(const char *authorization, size_t len, const char *device_
 	return rc;
 }
 
+/* 1 when a registered thumbprint names the certificate (SHA-1 or SHA-256 hex, any case). */
+static int thumbprint_matches(const char *registered, const char *sha1_hex, const char *sha256_hex)
+{
+	return registered[0] && ((sha1_hex && strcasecmp(registered, sha1_hex) == 0) ||
+				 (sha256_hex && strcasecmp(registered, sha256_hex) == 0));
+}
+
+int auth_check_device_x509(const char *device_id, const char *module_id, const char *sha1_hex,
+			   const char *sha256_hex)
+{
+	store_identity id;
+	int rc;
+
+	if ((rc = enabled_identity(device_id, module_id, &id)) != 0)
+		return rc;
+	/* One message whatever failed, as for tokens: a stranger learns nothing about the registry. */
+	if (strcmp(id.auth_type, "selfSigned") != 0 ||
+	    (!thumbprint_matches(id.primary_thumbprint, sha1_hex, sha256_hex) &&
+	     !thumbprint_matches(id.secondary_thumbprint, sha1_hex, sha256_hex)))
+		return err_set(DH_EUNAUTH, "unknown identity or wrong credentials");
+	return 0;
+}
+
 /* Splits "{id}" or "{id}/modules/{mid}" (the part of a device token's sr after "{host}/devices/"). */
 static int split_device_resource(const char *rest, char device_id[129], char module_id[129])
 {

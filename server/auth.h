@@ -35,6 +35,15 @@ int auth_check(const char *authorization, size_t len, int need);
  * DH_ERIGHT with a message; never says whether the identity exists (both are DH_EUNAUTH). */
 int auth_check_device(const char *authorization, size_t len, const char *device_id, const char *module_id);
 
+/* Checks a client certificate presented on a TLS connection for connecting as device_id (module_id ""
+ * for the device itself): the identity must exist, be enabled, have authentication type selfSigned,
+ * and its primary or secondary thumbprint must equal sha1_hex (40 hex digits) or sha256_hex (64) of
+ * the certificate's DER bytes, ignoring case. The chain is not checked against any CA: the registered
+ * thumbprint is the trust. Returns 0 or DH_EUNAUTH with a message (never saying whether the identity
+ * exists). Thread-safe. */
+int auth_check_device_x509(const char *device_id, const char *module_id, const char *sha1_hex,
+			   const char *sha256_hex);
+
 /* For callers that learn the identity from the token (artifact downloads): takes the device and module
  * from a device-scoped token's sr ("{hostname}/devices/{id}[/modules/{mid}]") and checks it as
  * auth_check_device does. Policy tokens (skn) are refused here: check those with auth_check.

@@ -19,15 +19,23 @@ typedef struct config {
 	char hostname[256];
 	char owner_key[128];
 	char log_level[16];
+	char log_format[8];
+	int metrics_public;
+	char config_file[512];               /* --config / DEVICEHUB_CONFIG; "" = none */
 	int http_threads;
 	int test_clock;
 	char public_url[256];
+	char tls_cert[512];              /* PEM file; with tls_key, REST is HTTPS and devices use WSS */
+	char tls_key[512];
+	int http_redirect_port;          /* 0 = off; with TLS, plain HTTP answering 308 to https:// */
 	char *indexes[CONFIG_MAX_INDEXES];   /* owned; --index may repeat; env takes a comma-separated list */
 	int nindexes;
 } config;
 
-/* Fills cfg from defaults, then DEVICEHUB_* environment variables, then argv flags (later wins).
- * Returns 0, 1 when --help was printed (the caller exits 0), or -1 with a message on err_out. */
+/* Fills cfg from defaults, then the configuration file (--config or DEVICEHUB_CONFIG: `name = value`
+ * lines with the flags' names), then DEVICEHUB_* environment variables, then argv flags (later wins;
+ * --index adds from every source). Returns 0, 1 when --help was printed (the caller exits 0), or -1
+ * with a message on err_out; a message about the file names it and the line, as FILE:LINE. */
 int config_load(config *cfg, int argc, char **argv, FILE *err_out);
 
 /* Frees what config_load allocated; cfg stays valid as an empty config. */

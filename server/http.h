@@ -31,6 +31,7 @@ typedef struct http_response {
 	const unsigned char *raw;     /* static body (dashboard assets) instead of JSON */
 	size_t raw_len;
 	const char *content_type;     /* for raw */
+	int raw_free;                 /* raw is malloc'd (a rendered body): the gate frees it */
 	char etag[40];                /* sent quoted when non-empty */
 	char *continuation;           /* owned; x-ms-continuation when non-NULL */
 	const char *item_type;        /* x-ms-item-type when non-NULL */
@@ -94,6 +95,25 @@ typedef struct http_server http_server;
 
 /* Starts listening on addr:port with nthreads worker threads. OUT: *out. Returns 0 or DH_EIO. */
 int http_server_start(const char *addr, int port, int nthreads, http_server **out);
+/* The same over HTTPS only (GnuTLS): cert_pem (the certificate, then any intermediates) and key_pem are
+ * PEM text, checked beforehand (tls_pair_check) and copied. Every answer carries
+ * Strict-Transport-Security. OUT: *out. Returns 0, DH_EINVAL or DH_EIO. */
+int http_server_start_tls(const char *addr, int port, int nthreads, const char *cert_pem, const char *key_pem,
+			  http_server **out);
+/* Serves new connections with a new certificate and key (copied) without closing the listening socket:
+ * the running daemon hands its socket to a new one and keeps finishing the connections it has (parked
+ * direct-method calls too) until they end. Call from the thread that started the server. Returns 0;
+ * DH_EINVAL when the server is not HTTPS or GnuTLS refused the pair (the old one stays in use); DH_EIO
+ * when no daemon listens any more (restart the process). */
+int http_server_reload_tls(http_server *srv, const char *cert_pem, const char *key_pem);
+/* A plain-HTTP listener on addr:port that answers every request with 308 to
+ * https://<Host without port, else hostname>:<https_port><path and query>. Stopped by http_server_stop. */
+int http_redirect_start(const char *addr, int port, const char *hostname, int https_port, http_server **out);
+/* Graceful stop, first half: closes the listening socket (new connections are refused), makes every
+ * later answer close its connection, and waits up to timeout_ms for the requests in flight (parked ones
+ * too: their completions must still be able to run) to be answered. Returns how many were still in flight
+ * (0: all answered). The server keeps running its connections; http_server_stop ends them. */
+int http_server_drain(http_server *srv, int timeout_ms);
 /* Stops accepting, finishes in-flight requests, frees the server. NULL is a no-op. */
 void http_server_stop(http_server *srv);
 

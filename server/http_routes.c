@@ -11,7 +11,9 @@
 #include "embed.h"
 #include "err.h"
 #include "http_artifact.h"
+#include "http_backup.h"
 #include "http_configurations.h"
+#include "http_observe.h"
 #include "method.h"
 #include "query.h"
 #include "registry.h"
@@ -212,6 +214,10 @@ static int h_asset(const http_request *req, http_response *res)
 /* The one route table. Order matters only where patterns overlap: literal paths come first. */
 const http_route http_routes[] = {
 	{"GET", "/healthz", h_healthz, AUTH_NONE, 0, HTTP_PUBLIC, "Liveness: 200 while the server runs"},
+	{"GET", "/readyz", http_readyz, AUTH_NONE, 0, HTTP_PUBLIC,
+	 "Readiness: 200 when the database answers and the listeners are up, else 503"},
+	{"GET", "/metrics", http_metrics, AUTH_SERVICE_CONNECT, 0, HTTP_OWN_AUTH,
+	 "Prometheus text metrics (ServiceConnect, or no token with --metrics-public 1)"},
 	{"GET", "/", h_index, AUTH_NONE, 0, HTTP_PUBLIC, "The dashboard"},
 	{"GET", "/ui/{}", h_asset, AUTH_NONE, 0, HTTP_PUBLIC, "A dashboard asset"},
 	{"GET", "/openapi.json", h_openapi, AUTH_NONE, 0, HTTP_PUBLIC, "This API as an OpenAPI 3 document"},
@@ -278,6 +284,8 @@ const http_route http_routes[] = {
 	 "List shared access policies and their keys (owner only)"},
 	{"POST", "/devicehub/policies/{}/rotate", h_policy_rotate, AUTH_OWNER, 0, 0,
 	 "Replace a policy's key: key=primary|secondary|both (owner only)"},
+	{"POST", "/devicehub/backup", http_backup_create, AUTH_OWNER, 1 * KB, HTTP_RAW_BODY,
+	 "Online backup into <data-dir>/backups: body empty or {\"path\": \"name.db\"} (owner only)"},
 	{"GET", "/devicehub/artifacts", http_artifact_list, AUTH_SERVICE_CONNECT, 0, 0, "List firmware artifacts"},
 	{"POST", "/devicehub/artifacts", http_artifact_upload, AUTH_SERVICE_CONNECT, ARTIFACT_MAX_BYTES, HTTP_RAW_BODY,
 	 "Upload a firmware package (raw body) with a generated id: version=, model=a[,b]"},

@@ -11,6 +11,8 @@
 #include "err.h"
 #include "json_util.h"
 #include "log.h"
+#include "metrics.h"
+#include "store.h"
 #include "url.h"
 
 #include <arpa/inet.h>
@@ -26,8 +28,24 @@
 #define HTTP_SEGMENT_MAX 512
 #define HTTP_DEFAULT_LIMIT 4096   /* what a route that takes no body may carry before it is refused */
 
+/* A daemon and the PEM texts it was started with (NULL for plain HTTP). */
+typedef struct http_daemon {
+	struct MHD_Daemon *daemon;
+	char *cert_pem, *key_pem;
+} http_daemon;
+
+/* Touched by the thread that starts, reloads and stops the server only (main). */
 struct http_server {
 	struct MHD_Daemon *daemon;
+	char *cert_pem, *key_pem;    /* HTTPS: what daemon serves with (owned); NULL for plain HTTP */
+	int nthreads;
+	/* After a certificate reload, the daemons that handed their listening socket over and still finish
+	 * the connections they had (a parked direct-method call among them); stopped once they have none. */
+	http_daemon *retired;
+	size_t nretired;
+	/* The redirect listener: where https:// lives. */
+	char redirect_host[256];
+	int https_port;
 };
 
 /* Per-request state, from the first call of the access handler to the completion callback. */
@@ -35,6 +53,8 @@ typedef struct http_ctx {
 	buf body;
 	size_t limit;
 	int too_big;
+	const http_route *route;   /* once matched: its pattern labels the request's metrics */
+	double started;            /* metrics_now() at the access handler's first call */
 	char seg_store[HTTP_MAX_SEGMENTS][HTTP_SEGMENT_MAX];
 	/* A deferred answer: written by the finishing thread before it resumes the connection. */
 	struct MHD_Connection *conn;
@@ -46,6 +66,10 @@ typedef struct http_ctx {
 } http_ctx;
 
 static atomic_ullong http_request_counter;
+/* Requests between the access handler's first call and their completion, on every daemon (retired ones
+ * too), for http_server_drain; while draining, every answer closes its connection. */
+static atomic_int http_in_flight;
+static atomic_int http_draining;
 
 const char *http_query_arg(const http_request *req, const char *name)
 {
@@ -188,6 +212,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 		json_decref(res->body);
 		res->body = error_body(code);
 		res->status = info.status;
+		if (res->raw_free)
+			free((void *)res->raw);
 		res->raw = NULL;
 		if (res->send_file)
 			close(res->file_fd);
@@ -203,7 +229,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 		if (res->content_type) /* else the handler's headers[] carry it */
 			MHD_add_response_header(r, "Content-Type", res->content_type);
 	} else if (res->raw) {
-		r = MHD_create_response_from_buffer(res->raw_len, (void *)res->raw, MHD_RESPMEM_PERSISTENT);
+		r = MHD_create_response_from_buffer(res->raw_len, (void *)res->raw,
+						    res->raw_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 		MHD_add_response_header(r, "Content-Type", res->content_type);
 	} else {
 		char *text = res->body ? json_util_dump(res->body) : NULL;
@@ -213,6 +240,9 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 	}
 	if (code)
 		MHD_add_response_header(r, "iothub-errorcode", err_http(code).name);
+	/* RFC 6797: every HTTPS answer tells browsers to keep to HTTPS for a year; plain HTTP never says so. */
+	if (MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION))
+		MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
 	if (res->etag[0]) {
 		char quoted[48];
 		snprintf(quoted, sizeof(quoted), "\"%s\"", res->etag);
@@ -224,6 +254,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 		MHD_add_response_header(r, "x-ms-item-type", res->item_type);
 	for (int i = 0; i < HTTP_MAX_HEADERS && res->headers[i].name; i++)
 		MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+	if (atomic_load(&http_draining)) /* a keep-alive client reconnects, to a server that is up */
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ok = MHD_queue_response(c, (unsigned)res->status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -287,6 +319,7 @@ static int dispatch(struct MHD_Connection *c, const char *url, const char *metho
 	req.ctx = ctx;
 	if ((rc = split_path(url, ctx, &req)) != 0 || (rc = find_route(method, &req, &route)) != 0)
 		return rc;
+	ctx->route = route;
 	if (!(route->flags & (HTTP_PUBLIC | HTTP_OWN_AUTH))) {
 		auth_value = http_header(&req, "Authorization");
 		if ((rc = auth_check(auth_value, auth_value ? strlen(auth_value) : 0, route->right)) != 0)
@@ -299,6 +332,7 @@ static int dispatch(struct MHD_Connection *c, const char *url, const char *metho
 	req.if_match = unquote_etag(http_header(&req, "If-Match"), if_match, sizeof(if_match));
 	res->status = 200;
 	rc = route->handler(&req, res);
+	store_end_request(store_thread_if_open());
 	json_decref(req.body);
 	return rc;
 }
@@ -348,6 +382,19 @@ void http_deferred_finish(http_deferred *d, int code, int status, json_t *body)
 	MHD_resume_connection(ctx->conn);
 }
 
+/* Counts an answered request by its route's pattern (not the raw path: bounded cardinality) and times it
+ * from the first call of the access handler to the answer being queued. */
+static void observe_request(const http_ctx *ctx, int status)
+{
+	const char *method = ctx->route ? ctx->route->method : "other";
+	const char *pattern = ctx->route ? ctx->route->pattern : "unmatched";
+	char code[8];
+
+	snprintf(code, sizeof(code), "%d", status);
+	metrics_count(METRIC_HTTP_REQUESTS, 1, method, pattern, code);
+	metrics_observe(METRIC_HTTP_DURATION, metrics_now() - ctx->started, method, pattern);
+}
+
 /* The access handler's call after a resume: sends what http_deferred_finish left. */
 static enum MHD_Result answer_deferred(struct MHD_Connection *c, http_ctx *ctx)
 {
@@ -357,6 +404,7 @@ static enum MHD_Result answer_deferred(struct MHD_Connection *c, http_ctx *ctx)
 		return MHD_YES; /* woken before the answer: wait for it */
 	err_set(ctx->answer_code, "%s", ctx->answer_message);
 	ok = send_response(c, &ctx->answer, ctx->answer_code);
+	observe_request(ctx, ctx->answer.status);
 	json_decref(ctx->answer.body);
 	ctx->answer.body = NULL;
 	return ok;
@@ -373,6 +421,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	/* First call: only set up. Queuing an answer here makes libmicrohttpd close the connection. */
 	if (!ctx) {
 		ctx = xcalloc(1, sizeof(*ctx));
+		atomic_fetch_add(&http_in_flight, 1);
+		ctx->started = metrics_now();
 		ctx->limit = upload_limit(url, method, ctx, c);
 		*con_cls = ctx;
 		return MHD_YES;
@@ -402,6 +452,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		rc = 0;
 	}
 	ok = send_response(c, &res, rc);
+	observe_request(ctx, res.status);
 	json_decref(res.body);
 	free(res.continuation);
 	return ok;
@@ -413,6 +464,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 
 	if (!ctx)
 		return;
+	atomic_fetch_sub(&http_in_flight, 1);
 	buf_release(&ctx->body);
 	free(ctx);
 	*con_cls = NULL;
@@ -425,37 +477,248 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
 	return strlen(s);
 }
 
-int http_server_start(const char *addr, int port, int nthreads, http_server **out)
+static int parse_addr(const char *addr, int port, struct sockaddr_in *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, addr, &sa->sin_addr) != 1)
+		return err_set(DH_EINVAL, "http-addr '%s' is not an IPv4 address", addr);
+	return 0;
+}
+
+/* Starts the REST daemon on sa, or on listen_fd when it is a socket handed over by a reload. With
+ * cert_pem/key_pem (kept alive by the caller as long as the daemon) it speaks HTTPS only. */
+static struct MHD_Daemon *start_daemon(int nthreads, const struct sockaddr_in *sa, int listen_fd,
+				       const char *cert_pem, const char *key_pem)
+{
+	struct MHD_OptionItem tls[] = {
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	struct MHD_OptionItem where[] = {
+		listen_fd >= 0 ? (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL}
+			       : (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, (void *)sa},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC; /* ITC: MHD_quiesce_daemon needs it */
+
+	if (cert_pem)
+		flags |= MHD_USE_TLS;
+	return MHD_start_daemon(
+		flags, sa ? ntohs(sa->sin_port) : 0, NULL, NULL, on_request, NULL, MHD_OPTION_ARRAY, where,
+		MHD_OPTION_ARRAY, cert_pem ? tls : tls + 2, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)nthreads,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+		MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_END);
+}
+
+int http_server_start_tls(const char *addr, int port, int nthreads, const char *cert_pem, const char *key_pem,
+			  http_server **out)
 {
 	struct sockaddr_in sa;
 	http_server *srv;
+	int rc;
 
 	*out = NULL;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
-		return err_set(DH_EINVAL, "http-addr '%s' is not an IPv4 address", addr);
+	if ((rc = parse_addr(addr, port, &sa)) != 0)
+		return rc;
 	srv = xcalloc(1, sizeof(*srv));
-	srv->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
-			MHD_ALLOW_SUSPEND_RESUME, (uint16_t)port,
-		NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)nthreads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
-		MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_END);
+	srv->nthreads = nthreads;
+	if (cert_pem) {
+		srv->cert_pem = xstrdup(cert_pem);
+		srv->key_pem = xstrdup(key_pem);
+	}
+	srv->daemon = start_daemon(nthreads, &sa, -1, srv->cert_pem, srv->key_pem);
 	if (!srv->daemon) {
-		free(srv);
-		return err_set(DH_EIO, "cannot listen on %s:%d", addr, port);
+		http_server_stop(srv);
+		return err_set(DH_EIO, "cannot listen on %s:%d%s", addr, port,
+			       cert_pem ? " (or GnuTLS refused the certificate)" : "");
 	}
 	*out = srv;
 	return 0;
+}
+
+int http_server_start(const char *addr, int port, int nthreads, http_server **out)
+{
+	return http_server_start_tls(addr, port, nthreads, NULL, NULL, out);
+}
+
+/* Stops the retired daemons whose connections have all ended (none can arrive: they have no socket). */
+static void reap_retired(http_server *srv, int all)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < srv->nretired; i++) {
+		http_daemon *d = &srv->retired[i];
+		const union MHD_DaemonInfo *info =
+			MHD_get_daemon_info(d->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!all && (!info || info->num_connections > 0)) {
+			srv->retired[kept++] = *d;
+			continue;
+		}
+		MHD_stop_daemon(d->daemon);
+		free(d->cert_pem);
+		free(d->key_pem);
+	}
+	srv->nretired = kept;
+}
+
+/* Moves the running daemon to the retired list and makes fresh (with its PEM copies, taken) current. */
+static void retire_current(http_server *srv, struct MHD_Daemon *fresh, char *cert, char *key)
+{
+	srv->retired = xrealloc(srv->retired, (srv->nretired + 1) * sizeof(*srv->retired));
+	srv->retired[srv->nretired++] = (http_daemon){srv->daemon, srv->cert_pem, srv->key_pem};
+	srv->daemon = fresh;
+	srv->cert_pem = cert;
+	srv->key_pem = key;
+}
+
+int http_server_reload_tls(http_server *srv, const char *cert_pem, const char *key_pem)
+{
+	char *cert, *key;
+	struct MHD_Daemon *fresh;
+	MHD_socket fd;
+
+	if (!srv->cert_pem)
+		return err_set(DH_EINVAL, "the REST API does not serve HTTPS");
+	reap_retired(srv, 0);
+	/* The listening socket stays open throughout: connections arriving meanwhile wait in its backlog. */
+	fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd == MHD_INVALID_SOCKET)
+		return err_set(DH_EIO, "the REST daemon could not hand over its socket");
+	cert = xstrdup(cert_pem);
+	key = xstrdup(key_pem);
+	if ((fresh = start_daemon(srv->nthreads, NULL, fd, cert, key)) != NULL) {
+		retire_current(srv, fresh, cert, key);
+		return 0;
+	}
+	/* GnuTLS refused what mbedtls accepted: go on serving the old pair on the same socket. */
+	free(cert);
+	free(key);
+	cert = xstrdup(srv->cert_pem);
+	key = xstrdup(srv->key_pem);
+	if ((fresh = start_daemon(srv->nthreads, NULL, fd, cert, key)) != NULL) {
+		retire_current(srv, fresh, cert, key);
+		return err_set(DH_EINVAL, "GnuTLS refused the new certificate or key; the old pair stays in use");
+	}
+	free(cert);
+	free(key);
+	close(fd);
+	return err_set(DH_EIO, "the REST API stopped listening after a certificate reload; restart devicehubd");
+}
+
+/* The redirect listener's Host: the name without its port, when it is a plausible host name. */
+static const char *redirect_host(struct MHD_Connection *c, const http_server *srv, char *out, size_t n)
+{
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+	size_t len;
+
+	if (!host || !*host)
+		return srv->redirect_host;
+	len = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+	if (len >= n || len > strlen(host) || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+							  "0123456789.-[]:") < len)
+		return srv->redirect_host;
+	snprintf(out, n, "%.*s", (int)len, host);
+	return out;
+}
+
+static enum MHD_Result append_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	buf *location = cls;
+
+	buf_printf(location, "%c%s%s%s", strchr(buf_cstr(location), '?') ? '&' : '?', key, value ? "=" : "",
+		   value ? value : "");
+	return MHD_YES;
+}
+
+/* Every request on the redirect port: 308 to the same path and query on https:// (308 keeps the method
+ * and body, so an API client's POST is repeated as a POST). */
+static enum MHD_Result on_redirect(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				   const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	http_server *srv = cls;
+	struct MHD_Response *r;
+	buf location = BUF_INIT;
+	char host[256];
+	enum MHD_Result ok;
+
+	if (!*con_cls) { /* answered on the second call, so keep-alive works (see on_request) */
+		*con_cls = srv;
+		return MHD_YES;
+	}
+	if (*upload_size) { /* the body is not ours to read */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	buf_printf(&location, "https://%s:%d%s", redirect_host(c, srv, host, sizeof(host)), srv->https_port, url);
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, append_arg, &location);
+	r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(r, "Location", buf_cstr(&location));
+	ok = MHD_queue_response(c, 308, r);
+	MHD_destroy_response(r);
+	buf_release(&location);
+	return ok;
+}
+
+int http_redirect_start(const char *addr, int port, const char *hostname, int https_port, http_server **out)
+{
+	struct sockaddr_in sa;
+	http_server *srv;
+	int rc;
+
+	*out = NULL;
+	if ((rc = parse_addr(addr, port, &sa)) != 0)
+		return rc;
+	srv = xcalloc(1, sizeof(*srv));
+	snprintf(srv->redirect_host, sizeof(srv->redirect_host), "%s", hostname);
+	srv->https_port = https_port;
+	srv->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
+				       NULL, on_redirect, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				       MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+				       30u, MHD_OPTION_END);
+	if (!srv->daemon) {
+		free(srv);
+		return err_set(DH_EIO, "cannot listen on %s:%d (http-redirect-port)", addr, port);
+	}
+	*out = srv;
+	return 0;
+}
+
+int http_server_drain(http_server *srv, int timeout_ms)
+{
+	MHD_socket fd;
+	int waited = 0, left;
+
+	if (!srv || !srv->daemon)
+		return 0;
+	atomic_store(&http_draining, 1);
+	/* Closed at once: new connections are refused (clients retry elsewhere or later) rather than left
+	 * in a backlog that nobody accepts from. The daemon no longer polls the socket once quiesced. */
+	fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	while ((left = atomic_load(&http_in_flight)) > 0 && waited < timeout_ms) {
+		usleep(20 * 1000);
+		waited += 20;
+	}
+	if (left > 0)
+		log_warn("http: %d requests still in flight after %d ms; stopping anyway", left, timeout_ms);
+	return left;
 }
 
 void http_server_stop(http_server *srv)
 {
 	if (!srv)
 		return;
-	MHD_stop_daemon(srv->daemon);
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
+	reap_retired(srv, 1);
+	free(srv->retired);
+	free(srv->cert_pem);
+	free(srv->key_pem);
 	free(srv);
 }

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "json_util.h"
 #include "log.h"
+#include "metrics.h"
 #include "session.h"
 #include "store.h"
 #include "store_device.h"
@@ -56,8 +57,21 @@ static method_call *call_of(json_t *v)
 	return (method_call *)(intptr_t)json_integer_value(v);
 }
 
+/* The outcome label of a call that ended with code (0: the device answered). */
+static const char *outcome_of(int code)
+{
+	switch (code) {
+	case 0: return "answered";
+	case DH_EOFFLINE: return "DeviceNotOnline";
+	case DH_ETIMEOUT: return "GatewayTimeout";
+	case DH_EBUSY: return "shutdown";
+	default: return "rejected";
+	}
+}
+
 static void complete(method_call *c, int code, int status, json_t *payload)
 {
+	metrics_count(METRIC_METHOD_CALLS, 1, outcome_of(code));
 	c->done(c->ctx, code, status, payload);
 	json_decref(c->payload);
 	free(c);
@@ -226,6 +240,7 @@ int method_invoke(const char *device_id, const char *module_id, const json_t *re
 		return 0; /* the timer or an answer already completed it */
 	rc = err_set(DH_EOFFLINE, "Timed out waiting for device to connect.");
 fail:
+	metrics_count(METRIC_METHOD_CALLS, 1, outcome_of(rc));
 	json_decref(c->payload);
 	free(c);
 	return rc;

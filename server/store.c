@@ -8,6 +8,7 @@
 #include "embed.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "store_dialect.h"
 
 #include <pthread.h>
@@ -25,6 +26,8 @@ struct store {
 	} cache[STORE_STMT_CACHE];
 	int ncached;
 	int holds_write_lock;             /* between store_begin_write and the commit or rollback */
+	double tx_started;                /* metrics_now() at BEGIN; 0 outside a transaction */
+	const char *tx_kind;              /* "read" or "write" */
 	struct store *next_open;          /* registry of per-thread connections, for shutdown */
 };
 
@@ -42,6 +45,8 @@ int store_fail(store *s, const char *what)
 	int rc = sqlite3_errcode(s->db);
 	int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? DH_EBUSY : DH_EIO;
 
+	if (code == DH_EBUSY)
+		metrics_count(METRIC_STORE_BUSY, 1);
 	log_error("store: %s: %s", what, sqlite3_errmsg(s->db));
 	return err_set(code, "storage error while %s", what);
 }
@@ -206,9 +211,27 @@ static int store_step_cached(store *s, const char *sql, const char *what)
 	return rc == SQLITE_DONE ? 0 : store_fail(s, what);
 }
 
+/* Transaction timing: BEGIN to COMMIT or ROLLBACK, by kind, into one histogram. */
+static void store_tx_begun(store *s, const char *kind)
+{
+	s->tx_started = metrics_now();
+	s->tx_kind = kind;
+}
+
+static void store_tx_ended(store *s)
+{
+	if (s->tx_started > 0)
+		metrics_observe(METRIC_STORE_TX_DURATION, metrics_now() - s->tx_started, s->tx_kind);
+	s->tx_started = 0;
+}
+
 int store_begin_read(store *s)
 {
-	return store_step_cached(s, "BEGIN", "starting a transaction");
+	int rc = store_step_cached(s, "BEGIN", "starting a transaction");
+
+	if (rc == 0)
+		store_tx_begun(s, "read");
+	return rc;
 }
 
 /* Releases the process write lock if this connection holds it. */
@@ -232,6 +255,8 @@ int store_begin_write(store *s)
 	rc = store_step_cached(s, "BEGIN IMMEDIATE", "starting a write transaction");
 	if (rc && took)
 		store_write_unlock(s);
+	if (rc == 0)
+		store_tx_begun(s, "write");
 	return rc;
 }
 
@@ -243,6 +268,8 @@ int store_commit(store *s)
 		store_rollback(s);
 	else if (sqlite3_get_autocommit(s->db))
 		store_write_unlock(s);
+	if (sqlite3_get_autocommit(s->db))
+		store_tx_ended(s);
 	return rc;
 }
 
@@ -251,6 +278,19 @@ void store_rollback(store *s)
 	if (!sqlite3_get_autocommit(s->db))
 		store_step_cached(s, "ROLLBACK", "rolling back");
 	store_write_unlock(s);
+	store_tx_ended(s);
+}
+
+int store_ping(store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT 1");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_fail(s, "answering a trivial query");
 }
 
 /* Opens the calling thread's connection and records it for store_global_shutdown. */
@@ -384,4 +424,25 @@ json_t *store_col_object(sqlite3_stmt *st, int col)
 		return v;
 	json_decref(v);
 	return json_object();
+}
+
+store *store_thread_if_open(void)
+{
+	return store_mine;
+}
+
+void store_end_request(store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->ncached; i++) {
+		if (sqlite3_stmt_busy(s->cache[i].stmt)) {
+			log_warn("store: a statement was left mid-step: %.60s", s->cache[i].sql);
+			sqlite3_reset(s->cache[i].stmt);
+		}
+	}
+	if (!sqlite3_get_autocommit(s->db)) {
+		log_warn("store: a request left its transaction open; rolling back");
+		store_rollback(s);
+	}
 }

@@ -53,6 +53,9 @@ sqlite3 *store_db(store *s);
 /* Maps the last SQLite failure to DH_EBUSY or DH_EIO and records the message; returns that code. */
 int store_fail(store *s, const char *what);
 
+/* 0 when the connection answers a trivial query (SELECT 1), else DH_EIO or DH_EBUSY (readiness). */
+int store_ping(store *s);
+
 /* Schema version after migrations (the highest applied migration number). */
 int store_schema_version(store *s);
 
@@ -61,6 +64,14 @@ int store_setting_get(store *s, const char *name, char *out, size_t n);
 int store_setting_put(store *s, const char *name, const char *value);
 
 
+
+/* Called by edges after each request they served on this thread: a transaction left open or a cached
+ * statement left mid-step would pin an old read snapshot on this connection, so the next request here
+ * would read stale data. Both are bugs; they are logged and undone. NULL (no store yet) is a no-op. */
+void store_end_request(store *s);
+
+/* The calling thread's connection if it has one, without opening it. */
+store *store_thread_if_open(void);
 
 /* Column readers shared by the store_* modules. store_col_text copies a text column into dst[n] ("" for
  * NULL); store_col_object parses a JSON object column (a new reference; anything else, which this store

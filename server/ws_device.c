@@ -11,6 +11,10 @@
  * connection from outside its callbacks: closing marks it (close_code) and asks for a writeable callback,
  * where lws_close_reason() plus returning -1 lets lws free it after the callback returns.
  * LWS_CALLBACK_CLOSED is the one point that forgets a connection (map, session, queues).
+ *
+ * TLS (WSS): lws's vhost SSL_CTX asks every client for a certificate but requires none and trusts no CA:
+ * a device that sends no Authorization is matched by its certificate's thumbprint (auth). A certificate
+ * reload swaps the cert and key inside that SSL_CTX on the service thread; open connections keep theirs.
  */
 #include "ws_device.h"
 
@@ -19,14 +23,19 @@
 #include "device_msg.h"
 #include "err.h"
 #include "log.h"
+#include "metrics.h"
 #include "method.h"
 #include "registry.h"
 #include "session.h"
 #include "twin.h"
+#include "tls.h"
 #include "twin_batch.h"
 
 #include <arpa/inet.h>
 #include <libwebsockets.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -87,6 +96,10 @@ struct ws_device {
 	size_t nbuckets, nconns;
 	uint64_t received[DEVICE_MSG_TYPE_COUNT], errors;
 	lws_sorted_usec_list_t sweep;   /* the once-a-second keepalive sweep */
+	/* WSS: the vhost's SSL_CTX (service thread, or the starting thread before the service thread runs)
+	 * and a certificate pair waiting to replace its own (guarded by inbox_lock). */
+	SSL_CTX *ssl_ctx;
+	char *pending_cert, *pending_key;
 };
 
 static int64_t now_ms(void)
@@ -220,6 +233,7 @@ static void conn_reply_error(ws_device *e, ws_conn *c, const json_t *rid, int co
 	outmsg *m = outmsg_new(c->id);
 
 	e->errors++;
+	metrics_count(METRIC_DEVICE_ERRORS, 1);
 	device_msg_encode_error(&m->frame, rid, info.status, info.number, err_message());
 	conn_queue(c, m);
 }
@@ -249,6 +263,7 @@ static int conn_writeable(ws_conn *c)
 		m->next = NULL;
 		int n = lws_write(c->wsi, (unsigned char *)m->frame.data + LWS_PRE, len, LWS_WRITE_TEXT);
 		outmsg_free_list(m);
+		metrics_count(METRIC_DEVICE_SENT, 1);
 		if (n < (int)len)
 			return -1;
 	}
@@ -343,7 +358,10 @@ static void conn_handle_frame(ws_device *e, ws_conn *c, const char *text, size_t
 	rc = device_msg_parse(text, len, &msg);
 	if (rc == 0) {
 		e->received[msg.type]++;
+		metrics_count(METRIC_DEVICE_RECEIVED, 1, device_msg_type_name(msg.type));
 		rc = message_handlers[msg.type](c, &msg);
+	} else {
+		metrics_count(METRIC_DEVICE_RECEIVED, 1, "invalid");
 	}
 	if (rc)
 		conn_reply_error(e, c, msg.rid, rc);
@@ -526,17 +544,36 @@ static int offers_protocol(struct lws *wsi)
 	return 0;
 }
 
+/* The thumbprints of the client certificate of a WSS connection. Returns 0, or -1 when there is none. */
+static int peer_thumbprints(struct lws *wsi, char sha1[TLS_SHA1_HEX], char sha256[TLS_SHA256_HEX])
+{
+	SSL *ssl = lws_get_ssl(wsi);
+	X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+	unsigned char *der = NULL;
+	int len = cert ? i2d_X509(cert, &der) : -1;
+
+	if (len > 0)
+		tls_thumbprints(der, (size_t)len, sha1, sha256);
+	OPENSSL_free(der);
+	X509_free(cert);
+	return len > 0 ? 0 : -1;
+}
+
 static int handshake_auth(struct lws *wsi, const char *device_id, const char *module_id)
 {
-	char text[AUTH_TEXT_MAX];
+	char text[AUTH_TEXT_MAX], sha1[TLS_SHA1_HEX], sha256[TLS_SHA256_HEX];
 	const char *token = text;
 	int n = lws_hdr_copy(wsi, text, sizeof(text), WSI_TOKEN_HTTP_AUTHORIZATION);
 
 	if (n <= 0) {
 		/* Browsers cannot set headers: ?authorization=<the same text, URL-encoded>; lws decodes it. */
 		token = lws_get_urlarg_by_name(wsi, "authorization=", text, sizeof(text));
+		/* No token: a client certificate (WSS) is the device's credential, matched by thumbprint. */
+		if (!token && peer_thumbprints(wsi, sha1, sha256) == 0)
+			return auth_check_device_x509(device_id, module_id, sha1, sha256);
 		if (!token)
-			return err_set(DH_EUNAUTH, "no Authorization header or authorization query parameter");
+			return err_set(DH_EUNAUTH,
+				       "no Authorization header, authorization query parameter or client certificate");
 		n = (int)strlen(token);
 	}
 	return auth_check_device(token, (size_t)n, device_id, module_id);
@@ -591,6 +628,7 @@ static void on_established(ws_device *e, struct lws *wsi, ws_conn *c)
 		return;
 	}
 	c->opened = 1;
+	metrics_count(METRIC_DEVICE_CONNECTIONS, 1);
 	/* Versions are read after session_open, so a desired change made after the read is pushed too. */
 	rc = twin_get_properties(c->device_id, c->module_id, INT64_MAX, &none, &desired_version, &reported_version);
 	json_decref(none);
@@ -625,13 +663,76 @@ static void on_closed(ws_device *e, ws_conn *c)
 		atomic_store(&e->drained, 1);
 }
 
+/* ---- TLS ---- */
+
+/* OpenSSL's verdict on a client certificate, in lws's convention (0 = accept). Device certificates are
+ * mostly self-signed and chain to no CA we hold: the registered thumbprint is their trust, checked at
+ * the upgrade, so only a certificate outside its validity period is refused here. */
+static int verify_client_cert(X509_STORE_CTX *chain_ctx)
+{
+	int err = X509_STORE_CTX_get_error(chain_ctx);
+
+	return err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID;
+}
+
+/* Puts PEM cert (chain) and key into ctx for connections accepted from now on. 0 or -1. */
+static int ssl_ctx_replace(SSL_CTX *ctx, const char *cert_pem, const char *key_pem)
+{
+	BIO *cert_bio = BIO_new_mem_buf(cert_pem, -1), *key_bio = BIO_new_mem_buf(key_pem, -1);
+	X509 *leaf = cert_bio ? PEM_read_bio_X509(cert_bio, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *key = key_bio ? PEM_read_bio_PrivateKey(key_bio, NULL, NULL, NULL) : NULL;
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	X509 *extra;
+	int ok = 0;
+
+	while (leaf && chain && (extra = PEM_read_bio_X509(cert_bio, NULL, NULL, NULL)) != NULL)
+		sk_X509_push(chain, extra);
+	ERR_clear_error(); /* the end of the chain reads as an error */
+	/* One call replaces certificate, key and chain together, after checking that they match. */
+	if (leaf && key && chain)
+		ok = SSL_CTX_use_cert_and_key(ctx, leaf, key, chain, 1) == 1;
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	X509_free(leaf);
+	BIO_free(key_bio);
+	BIO_free(cert_bio);
+	return ok ? 0 : -1;
+}
+
+/* Service thread: installs a pair that ws_device_reload_tls left. */
+static void apply_pending_tls(ws_device *e)
+{
+	char *cert, *key;
+
+	pthread_mutex_lock(&e->inbox_lock);
+	cert = e->pending_cert;
+	key = e->pending_key;
+	e->pending_cert = e->pending_key = NULL;
+	pthread_mutex_unlock(&e->inbox_lock);
+	if (!cert)
+		return;
+	if (e->ssl_ctx && ssl_ctx_replace(e->ssl_ctx, cert, key) == 0)
+		log_info("device channel: new TLS certificate in use for new connections");
+	else
+		log_error("device channel: OpenSSL refused the new certificate or key; the old pair stays in use");
+	free(cert);
+	OPENSSL_cleanse(key, strlen(key));
+	free(key);
+}
+
 static int device_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
-	ws_device *e = lws_context_user(lws_get_context(wsi));
+	ws_device *e = wsi ? lws_context_user(lws_get_context(wsi)) : NULL;
 	ws_conn *c = user;
 	int one = 1;
 
 	switch (reason) {
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		if (e)
+			e->ssl_ctx = user; /* at vhost creation, before the service thread starts */
+		return 0;
+	case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+		return verify_client_cert(user);
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		/* Nagle plus delayed ACK turns a request/response into 40 ms. */
 		setsockopt(((struct lws_filter_network_conn_args *)user)->accept_fd, IPPROTO_TCP, TCP_NODELAY, &one,
@@ -662,8 +763,10 @@ static int device_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		on_closed(e, c);
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (e)
+		if (e) {
 			drain_inbox(e);
+			apply_pending_tls(e);
+		}
 		return 0;
 	default:
 		return 0;
@@ -716,6 +819,11 @@ static void *service_main(void *arg)
 
 int ws_device_start(const char *addr, int port, ws_device **out)
 {
+	return ws_device_start_tls(addr, port, NULL, NULL, out);
+}
+
+int ws_device_start_tls(const char *addr, int port, const char *cert_path, const char *key_path, ws_device **out)
+{
 	struct lws_context_creation_info info;
 	struct in_addr v4;
 	ws_device *e = xcalloc(1, sizeof(*e));
@@ -739,13 +847,27 @@ int ws_device_start(const char *addr, int port, ws_device **out)
 	info.max_http_header_pool = 64;
 	info.timeout_secs = 10;
 	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+	if (cert_path) {
+		info.ssl_cert_filepath = cert_path;
+		info.ssl_private_key_filepath = key_path;
+		/* Ask every client for a certificate (X.509 devices) but require none (SAS devices), and let
+		 * verify_client_cert decide instead of a CA. */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+				LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+				LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
+	}
 	/* With IPv6 on, lws binds an IPv4 address as [::] (every address): keep an IPv4 listener IPv4. */
 	if (addr && inet_pton(AF_INET, addr, &v4) == 1)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	/* lws listens with SOMAXCONN (4096; the kernel caps it at net.core.somaxconn): connect storms fit. */
 	e->context = lws_create_context(&info);
 	if (!e->context) {
-		rc = err_set(DH_EIO, "device channel: cannot listen on %s:%d", addr ? addr : "*", port);
+		rc = err_set(DH_EIO, "device channel: cannot listen on %s:%d%s", addr ? addr : "*", port,
+			     cert_path ? " (or OpenSSL refused the certificate)" : "");
+		goto fail;
+	}
+	if (cert_path && !e->ssl_ctx) {
+		rc = err_set(DH_EINTERNAL, "device channel: libwebsockets did not expose its TLS context");
 		goto fail;
 	}
 	/* Scheduled before the service thread exists, so no other thread touches lws's timer list. */
@@ -783,10 +905,26 @@ void ws_device_stop(ws_device *e)
 	lws_context_destroy(e->context);
 	outmsg_free_list(e->inbox_head);
 	free(e->buckets);
+	free(e->pending_cert);
+	free(e->pending_key);
 	pthread_mutex_destroy(&e->inbox_lock);
 	log_info("device channel: stopped (%llu twin.get, %llu reported.patch, %llu method.response, %llu errors)",
 		 (unsigned long long)e->received[DEVICE_MSG_TWIN_GET],
 		 (unsigned long long)e->received[DEVICE_MSG_REPORTED_PATCH],
 		 (unsigned long long)e->received[DEVICE_MSG_METHOD_RESPONSE], (unsigned long long)e->errors);
 	free(e);
+}
+
+int ws_device_reload_tls(ws_device *e, const char *cert_pem, const char *key_pem)
+{
+	if (!e->ssl_ctx)
+		return err_set(DH_EINVAL, "the device channel does not use TLS");
+	pthread_mutex_lock(&e->inbox_lock);
+	free(e->pending_cert);
+	free(e->pending_key);
+	e->pending_cert = xstrdup(cert_pem);
+	e->pending_key = xstrdup(key_pem);
+	pthread_mutex_unlock(&e->inbox_lock);
+	lws_cancel_service(e->context);
+	return 0;
 }

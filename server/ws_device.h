@@ -17,6 +17,16 @@ typedef struct ws_device ws_device;
  * ws_device_stop. Returns 0, or DH_EIO (cannot listen) with err_message(). */
 int ws_device_start(const char *addr, int port, ws_device **out);
 
+/* The same over TLS (WSS only): cert_path and key_path are PEM files, checked beforehand (tls_pair_load).
+ * Clients are asked for a certificate but need none; a device without a token is then authenticated by
+ * its certificate's thumbprint (auth_check_device_x509). */
+int ws_device_start_tls(const char *addr, int port, const char *cert_path, const char *key_path, ws_device **out);
+
+/* Hands a new certificate (chain) and key, PEM text checked beforehand and copied here, to the service
+ * thread, which puts them in use for connections accepted afterwards (open ones keep theirs). Any
+ * thread. Returns 0 (the outcome is logged), or DH_EINVAL when the channel has no TLS. */
+int ws_device_reload_tls(ws_device *edge, const char *cert_pem, const char *key_pem);
+
 /* Closes every connection with 1000 (waiting up to 2 s for the close handshakes, each ending its
  * session through session_closed), stops the service thread and frees the edge. Call it after the REST
  * edge and the method timer stopped and after session_shutdown(), so that nothing calls this edge's

@@ -70,14 +70,16 @@ export class Device {
 }
 
 // Opens a connection. Resolves { device, hello } once the hub's hello arrived, or { status } when the
-// upgrade was refused with an HTTP status, or { error } when the connection failed otherwise.
-export function connectDevice(hub, deviceId, { moduleId, token, query, protocol = PROTOCOL, path } = {}) {
+// upgrade was refused with an HTTP status, or { error } when the connection failed otherwise. Over WSS
+// the hub's test CA is trusted, and cert/key (PEM) are presented as the device's client certificate.
+export function connectDevice(hub, deviceId, { moduleId, token, query, protocol = PROTOCOL, path, cert, key } = {}) {
   let url = `${hub.deviceUrl}${path ?? devicePath(deviceId, moduleId)}`;
   const headers = {};
+  const tls = { ...(hub.tls ? { ca: hub.tls.ca } : {}), ...(cert ? { cert, key } : {}) };
   if (query) url += `?authorization=${encodeURIComponent(token)}`;
   else if (token) headers.Authorization = token;
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, protocol === null ? undefined : protocol, { headers });
+    const ws = new WebSocket(url, protocol === null ? undefined : protocol, { headers, ...tls });
     let done = false;
     const finish = (v) => { if (!done) { done = true; resolve(v); } };
     ws.on('unexpected-response', (_req, res) => { finish({ status: res.statusCode }); ws.terminate(); });

@@ -37,13 +37,27 @@ export function sasToken(resource, keyB64, policy, ttl = 3600) {
 }
 
 export class Hub {
-  constructor({ dataDir, port, devicePort, args = [], keepData = false } = {}) {
+  // tls: { cert, key, ca } starts the hub with --tls-cert/--tls-key (file paths) and makes the REST
+  // client (undici, trusting ca) speak HTTPS and devices WSS.
+  constructor({ dataDir, port, devicePort, args = [], keepData = false, tls } = {}) {
     this.dataDir = dataDir || mkdtempSync(join(tmpdir(), 'devicehub-test-'));
     this.ownsData = !dataDir && !keepData;
     this.port = port;
     this.devicePort = devicePort;
     this.args = args;
+    this.tls = tls;
     this.output = '';
+  }
+
+  // fetch against this hub: Node's own for plain HTTP, undici with the test CA for HTTPS.
+  async fetch(url, opts = {}) {
+    if (!this.tls) return fetch(url, opts);
+    if (!this.tlsFetch) {
+      const { Agent, fetch: undiciFetch } = await import('undici');
+      const dispatcher = new Agent({ connect: { ca: this.tls.ca } });
+      this.tlsFetch = (u, o) => undiciFetch(u, { ...o, dispatcher });
+    }
+    return this.tlsFetch(url, opts);
   }
 
   async start() {
@@ -53,17 +67,19 @@ export class Hub {
     this.devicePort ||= await freePort();
     this.proc = spawn(BIN, ['--data-dir', this.dataDir, '--http-addr', '127.0.0.1', '--http-port', String(this.port),
       '--device-addr', '127.0.0.1', '--device-port', String(this.devicePort),
-      '--hostname', 'testhub.local', ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--hostname', 'testhub.local',
+      ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []), ...this.args],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (d) => { this.output += d; });
     this.proc.stderr.on('data', (d) => { this.output += d; });
     // 'close' rather than 'exit': it fires after the output pipes drained, so sanitizer reports are in.
     this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal })));
-    this.base = `http://127.0.0.1:${this.port}`;
-    this.deviceUrl = `ws://127.0.0.1:${this.devicePort}`;
+    this.base = `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+    this.deviceUrl = `${this.tls ? 'wss' : 'ws'}://127.0.0.1:${this.devicePort}`;
     for (let i = 0; i < 200; i++) {
       if (this.proc.exitCode !== null) throw new Error(`devicehubd exited: ${this.output}`);
       try {
-        const r = await fetch(`${this.base}/healthz`);
+        const r = await this.fetch(`${this.base}/healthz`);
         if (r.status === 200) break;
       } catch { /* not listening yet */ }
       await new Promise((r) => setTimeout(r, 50));
@@ -100,7 +116,7 @@ export class Hub {
       headers['Content-Type'] ??= 'application/json; charset=utf-8';
     }
     const sep = path.includes('?') ? '&' : '?';
-    const res = await fetch(`${this.base}${path}${sep}api-version=2021-04-12`, { method, headers, body: payload });
+    const res = await this.fetch(`${this.base}${path}${sep}api-version=2021-04-12`, { method, headers, body: payload });
     const text = await res.text();
     let json;
     try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
