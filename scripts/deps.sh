@@ -22,9 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Test tools from npm, pinned by tests/package-lock.json.
+# Test tools from npm, pinned by tests/package-lock.json; reinstalled whenever the lock file changed.
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$here/tests/package.json" ] && [ ! -d "$here/tests/node_modules" ] && \
-   grep -q '"dependencies"' "$here/tests/package.json"; then
+stamp="$here/tests/node_modules/.devicehub-lock"
+if [ -f "$here/tests/package-lock.json" ] && ! cmp -s "$here/tests/package-lock.json" "$stamp" 2>/dev/null; then
   (cd "$here/tests" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$here/tests/package-lock.json" "$stamp"
 fi
