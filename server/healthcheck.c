@@ -1,7 +1,7 @@
 /*
  * healthcheck: GET /healthz against a running devicehubd, over plain HTTP or, when the REST port serves
- * TLS, over OpenSSL (already in the runtime through libwebsockets; libmicrohttpd's GnuTLS is not exposed). It must never include the server's
- * own modules beyond the leaves: it runs as a separate, short-lived process beside the server.
+ * TLS, over OpenSSL (in the runtime already through libwebsockets). It must never include the server's
+ * modules beyond the leaves: it runs as a separate, short-lived process beside the server.
  */
 #include "healthcheck.h"
 
@@ -19,7 +19,7 @@
 
 #define HEAD_MAX 64 /* enough for "HTTP/1.1 200 OK" */
 
-/* A connected socket whose connect, reads and writes each give up after timeout_ms, or -1. */
+/* A connected socket whose connect, reads and writes each give up after timeout_ms, or a dh_err. */
 static int connect_to(const char *host, int port, int timeout_ms)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
@@ -27,16 +27,17 @@ static int connect_to(const char *host, int port, int timeout_ms)
 	int fd;
 
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-		return err_set(DH_EINVAL, "not an IPv4 address: %s", host), -1;
+		return err_set(DH_EINVAL, "not an IPv4 address: %s", host);
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return err_set(DH_EIO, "socket: %s", strerror(errno)), -1;
+		return err_set(DH_EIO, "socket: %s", strerror(errno));
 	/* On Linux SO_SNDTIMEO bounds connect() too. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		err_set(DH_EIO, "cannot connect to %s:%d: %s", host, port, strerror(errno));
+		int rc = err_set(DH_EIO, "cannot connect to %s:%d: %s", host, port, strerror(errno));
+
 		close(fd);
-		return -1;
+		return rc;
 	}
 	return fd;
 }
@@ -86,7 +87,7 @@ static int probe_plain(const char *host, int port, int timeout_ms)
 	size_t n;
 
 	if ((fd = connect_to(host, port, timeout_ms)) < 0)
-		return DH_EIO;
+		return fd;
 	if (send(fd, req, (size_t)len, MSG_NOSIGNAL) != len) {
 		rc = err_set(DH_EIO, "cannot send to %s:%d: %s", host, port, strerror(errno));
 		goto out;
@@ -109,7 +110,7 @@ static int probe_tls(const char *host, int port, int timeout_ms)
 	char req[160], head[HEAD_MAX];
 	int fd = -1, len = request(req, sizeof(req), host, port), rc = DH_EIO;
 
-	if ((fd = connect_to(host, port, timeout_ms)) < 0)
+	if ((rc = fd = connect_to(host, port, timeout_ms)) < 0)
 		goto out;
 	if (!(ctx = SSL_CTX_new(TLS_client_method())) || !(ssl = SSL_new(ctx))) {
 		rc = err_set(DH_ENOMEM, "cannot set up TLS");
