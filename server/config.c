@@ -35,6 +35,8 @@ static const config_setting config_settings[] = {
 	 "0.0.0.0", 0, 0, "address the device channel listens on"},
 	{"device-port", CONFIG_INT, offsetof(config, device_port), 0, "8081", 1, 65535,
 	 "port of the device channel (WebSocket)"},
+	{"mqtt-port", CONFIG_INT, offsetof(config, mqtt_port), 0, "8883", 0, 65535,
+	 "port of IoT Hub's device MQTT on device-addr (MQTTS with tls-cert, plain MQTT without; 0 = off)"},
 	{"hostname", CONFIG_STRING, offsetof(config, hostname), sizeof(((config *)0)->hostname), "localhost", 0,
 	 0, "the hub's HostName: the SAS resource and the host in connection strings"},
 	{"owner-key", CONFIG_STRING, offsetof(config, owner_key), sizeof(((config *)0)->owner_key), "", 0, 0,

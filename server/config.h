@@ -16,6 +16,7 @@ typedef struct config {
 	int http_port;
 	char device_addr[64];
 	int device_port;
+	int mqtt_port;
 	char hostname[256];
 	char owner_key[128];
 	char log_level[16];

@@ -17,6 +17,7 @@
 #include "method.h"
 #include "query.h"
 #include "registry.h"
+#include "telemetry.h"
 #include "twin.h"
 
 #include <stdlib.h>
@@ -91,6 +92,18 @@ static int h_stats_devices(const http_request *req, http_response *res)
 static int h_stats_service(const http_request *req, http_response *res)
 {
 	return registry_stats_service(&res->body);
+}
+
+/* The last device-to-cloud messages of a device (telemetry.h); 404 for an unknown device. */
+static int h_device_messages(const http_request *req, http_response *res)
+{
+	json_t *identity = NULL;
+	int rc = registry_get(req->segs[2], "", &identity);
+
+	json_decref(identity);
+	if (rc == 0)
+		res->body = telemetry_list(req->segs[2]);
+	return rc;
 }
 
 static int h_twin_get(const http_request *req, http_response *res)
@@ -256,6 +269,8 @@ const http_route http_routes[] = {
 	{"DELETE", "/devices/{}/modules/{}", h_device_delete, AUTH_REGISTRY_WRITE, 0, 0, "Delete a module"},
 	{"GET", "/statistics/devices", h_stats_devices, AUTH_REGISTRY_READ, 0, 0, "Device counts"},
 	{"GET", "/statistics/service", h_stats_service, AUTH_SERVICE_CONNECT, 0, 0, "Connected device count"},
+	{"GET", "/devicehub/devices/{}/messages", h_device_messages, AUTH_SERVICE_CONNECT, 0, 0,
+	 "The last 10 device-to-cloud messages of a device (MQTT telemetry), oldest first"},
 	{"GET", "/twins/{}", h_twin_get, AUTH_SERVICE_CONNECT, 0, 0, "Get a device twin"},
 	{"PATCH", "/twins/{}", h_twin_patch, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
 	 "Merge-patch tags and desired properties (null deletes)"},

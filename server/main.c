@@ -35,6 +35,7 @@
 #include "tls.h"
 #include "twin_batch.h"
 #include "ws_device.h"
+#include "mqtt_device.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -84,23 +85,30 @@ out:
 
 /* The REST and device listeners, over TLS when tls-cert is set (the pair is checked first, so a bad file
  * stops the start with one clear message), and the plain-HTTP redirect listener when asked for. */
-static int start_edges(const config *cfg, http_server **http, http_server **redirect, ws_device **devices)
+static int start_edges(const config *cfg, http_server **http, http_server **redirect, ws_device **devices,
+		       mqtt_device **mqtt)
 {
 	tls_pair pair;
 	int rc;
+
+	/* IoT Hub's MQTT shares the device edge's context and service thread (mqtt.md). */
+	*mqtt = mqtt_device_new(cfg->device_addr, cfg->mqtt_port, cfg->tls_cert[0] ? cfg->tls_cert : NULL,
+				cfg->tls_cert[0] ? cfg->tls_key : NULL);
 
 	if (!cfg->tls_cert[0]) {
 		if (cfg->http_redirect_port)
 			log_warn("http-redirect-port is ignored without tls-cert and tls-key");
 		if ((rc = http_server_start(cfg->http_addr, cfg->http_port, cfg->http_threads, http)) != 0)
 			return rc;
-		return ws_device_start(cfg->device_addr, cfg->device_port, devices);
+		return ws_device_start_ext(cfg->device_addr, cfg->device_port, NULL, NULL, mqtt_device_ext(*mqtt),
+					   devices);
 	}
 	if ((rc = tls_pair_load(cfg->tls_cert, cfg->tls_key, &pair)) != 0)
 		return rc;
 	if ((rc = http_server_start_tls(cfg->http_addr, cfg->http_port, cfg->http_threads, pair.cert_pem,
 					pair.key_pem, http)) == 0 &&
-	    (rc = ws_device_start_tls(cfg->device_addr, cfg->device_port, cfg->tls_cert, cfg->tls_key, devices)) == 0 &&
+	    (rc = ws_device_start_ext(cfg->device_addr, cfg->device_port, cfg->tls_cert, cfg->tls_key,
+				      mqtt_device_ext(*mqtt), devices)) == 0 &&
 	    cfg->http_redirect_port)
 		rc = http_redirect_start(cfg->http_addr, cfg->http_redirect_port, cfg->hostname, cfg->http_port,
 					 redirect);
@@ -261,6 +269,7 @@ int main(int argc, char **argv)
 	config cfg;
 	http_server *http = NULL, *redirect = NULL;
 	ws_device *devices = NULL;
+	mqtt_device *mqtt = NULL;
 	sigset_t stop;
 	int first_start = 0, rc;
 	run_mode mode = take_subcommand(&argc, &argv);
@@ -307,13 +316,16 @@ int main(int argc, char **argv)
 	set_public_url(&cfg);
 	if ((rc = method_init()) != 0 || (rc = twin_batch_start()) != 0 || (rc = job_engine_start()) != 0 ||
 	    (rc = configuration_reconciler_start()) != 0 ||
-	    (rc = start_edges(&cfg, &http, &redirect, &devices)) != 0) {
+	    (rc = start_edges(&cfg, &http, &redirect, &devices, &mqtt)) != 0) {
 		log_error("cannot start: %s", err_message());
 		goto out;
 	}
 	log_info("devicehubd listening: REST API and dashboard on %s://%s:%d/, devices on %s://%s:%d/ (hostname %s)",
 		 cfg.tls_cert[0] ? "https" : "http", cfg.http_addr, cfg.http_port, cfg.tls_cert[0] ? "wss" : "ws",
 		 cfg.device_addr, cfg.device_port, cfg.hostname);
+	if (cfg.mqtt_port)
+		log_info("IoT Hub MQTT on %s://%s:%d and %s://%s:%d" MQTT_WS_PATH, cfg.tls_cert[0] ? "mqtts" : "mqtt",
+			 cfg.device_addr, cfg.mqtt_port, cfg.tls_cert[0] ? "wss" : "ws", cfg.device_addr, cfg.device_port);
 	observe_set_listening(1); /* /readyz: every listener is up */
 	if (first_start)
 		print_owner("First start: the owner connection string (shown once; keep it safe):\n  ", mode);
@@ -336,6 +348,7 @@ out:
 		session_shutdown();
 	twin_batch_stop(); /* its completions write to the device edge: stop it first */
 	ws_device_stop(devices);
+	mqtt_device_free(mqtt); /* its connections ended with the device edge's context */
 	auth_shutdown();
 	store_global_shutdown();
 	config_release(&cfg);

@@ -43,8 +43,9 @@ typedef struct metric_def {
 static const double metrics_bounds[METRICS_NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 							0.1,    0.25,  0.5,    1,     2.5,  5,    10};
 
-static metric_series slots_http_requests[1024], slots_http_duration[256], slots_device_received[8],
-	slots_method_calls[8], slots_jobs[32], slots_store_tx[4], slots_single[6];
+static metric_series slots_http_requests[1024], slots_http_duration[256], slots_device_received[16],
+	slots_method_calls[8], slots_jobs[32], slots_store_tx[4], slots_single[6],
+	slots_telemetry[1];
 
 #define SLOTS(a) a, sizeof(a) / sizeof(a[0])
 
@@ -68,6 +69,8 @@ static const metric_def metrics_table[METRIC_COUNT] = {
 				"Device channel messages written to devices", {0}, 0, &slots_single[2], 1},
 	[METRIC_DEVICE_ERRORS] = {"devicehub_device_errors_total", METRIC_COUNTER,
 				  "Error replies sent on the device channel", {0}, 0, &slots_single[3], 1},
+	[METRIC_DEVICE_TELEMETRY] = {"devicehub_device_telemetry_messages_total", METRIC_COUNTER,
+				     "Device-to-cloud (telemetry) messages accepted", {0}, 0, SLOTS(slots_telemetry)},
 	[METRIC_METHOD_CALLS] = {"devicehub_method_calls_total", METRIC_COUNTER,
 				 "Direct method calls by outcome (answered, DeviceNotOnline, GatewayTimeout, shutdown, "
 				 "rejected)",

@@ -26,6 +26,7 @@ typedef enum metric_id {
 	METRIC_DEVICE_RECEIVED,        /* counter {type} */
 	METRIC_DEVICE_SENT,            /* counter: frames written to devices */
 	METRIC_DEVICE_ERRORS,          /* counter: error replies to devices */
+	METRIC_DEVICE_TELEMETRY,       /* counter: device-to-cloud messages accepted (MQTT) */
 	METRIC_METHOD_CALLS,           /* counter {outcome} */
 	METRIC_JOBS,                   /* gauge {kind, status}, set at scrape time */
 	METRIC_STORE_TX_DURATION,      /* histogram {kind}, seconds from BEGIN to COMMIT/ROLLBACK */

@@ -100,6 +100,9 @@ struct ws_device {
 	 * and a certificate pair waiting to replace its own (guarded by inbox_lock). */
 	SSL_CTX *ssl_ctx;
 	char *pending_cert, *pending_key;
+	/* devicehub.v1 and an extension's subprotocols (ws_device_ext), and the path the latter take. */
+	struct lws_protocols *protocols;
+	const char *ext_path;
 };
 
 static int64_t now_ms(void)
@@ -588,6 +591,15 @@ static int refuse(struct lws *wsi, unsigned int status, const char *why)
 	return 1; /* lws completes the HTTP transaction */
 }
 
+/* 1 when the upgrade asks for the extension's path (query arguments aside). */
+static int is_ext_path(const ws_device *e, struct lws *wsi)
+{
+	char uri[URI_MAX];
+	int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+
+	return e->ext_path && n > 0 && strcmp(uri, e->ext_path) == 0;
+}
+
 static int on_confirm_upgrade(ws_device *e, struct lws *wsi, const char *upgrade)
 {
 	char device_id[129], module_id[129];
@@ -597,6 +609,8 @@ static int on_confirm_upgrade(ws_device *e, struct lws *wsi, const char *upgrade
 		return refuse(wsi, HTTP_STATUS_BAD_REQUEST, "not a WebSocket upgrade");
 	if (atomic_load(&e->stopping))
 		return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting down");
+	if (is_ext_path(e, wsi))
+		return 0; /* the extension's subprotocol handler authenticates inside its own protocol */
 	if (!offers_protocol(wsi))
 		return refuse(wsi, HTTP_STATUS_BAD_REQUEST, "subprotocol devicehub.v1 not offered");
 	if (handshake_identity(wsi, device_id, module_id))
@@ -773,10 +787,23 @@ static int device_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 	}
 }
 
-static const struct lws_protocols device_protocols[] = {
-    {DEVICE_MSG_PROTOCOL, device_callback, sizeof(ws_conn), RX_CHUNK, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
+static const struct lws_protocols device_protocol = {DEVICE_MSG_PROTOCOL, device_callback, sizeof(ws_conn),
+						      RX_CHUNK, 0, NULL, 0};
+
+/* devicehub.v1 first (it gets the HTTP callbacks), then the extension's, then the terminator. */
+static struct lws_protocols *protocols_new(const ws_device_ext *ext)
+{
+	size_t n = 0;
+	struct lws_protocols *list;
+
+	while (ext && ext->protocols[n].name)
+		n++;
+	list = xcalloc(n + 2, sizeof(*list));
+	list[0] = device_protocol;
+	for (size_t i = 0; i < n; i++)
+		list[1 + i] = ext->protocols[i];
+	return list;
+}
 
 /* ---- start and stop ---- */
 
@@ -824,6 +851,12 @@ int ws_device_start(const char *addr, int port, ws_device **out)
 
 int ws_device_start_tls(const char *addr, int port, const char *cert_path, const char *key_path, ws_device **out)
 {
+	return ws_device_start_ext(addr, port, cert_path, key_path, NULL, out);
+}
+
+int ws_device_start_ext(const char *addr, int port, const char *cert_path, const char *key_path,
+			const ws_device_ext *ext, ws_device **out)
+{
 	struct lws_context_creation_info info;
 	struct in_addr v4;
 	ws_device *e = xcalloc(1, sizeof(*e));
@@ -837,7 +870,9 @@ int ws_device_start_tls(const char *addr, int port, const char *cert_path, const
 	memset(&info, 0, sizeof(info));
 	info.port = port;
 	info.iface = addr && *addr && strcmp(addr, "0.0.0.0") != 0 ? addr : NULL;
-	info.protocols = device_protocols;
+	e->protocols = protocols_new(ext);
+	e->ext_path = ext ? ext->path : NULL;
+	info.protocols = e->protocols;
 	info.user = e;
 	info.gid = -1;
 	info.uid = -1;
@@ -870,6 +905,8 @@ int ws_device_start_tls(const char *addr, int port, const char *cert_path, const
 		rc = err_set(DH_EINTERNAL, "device channel: libwebsockets did not expose its TLS context");
 		goto fail;
 	}
+	if (ext && ext->attach && (rc = ext->attach(ext->arg, e->context)) != 0)
+		goto fail;
 	/* Scheduled before the service thread exists, so no other thread touches lws's timer list. */
 	lws_sul_schedule(e->context, 0, &e->sweep, sweep_keepalive, LWS_US_PER_SEC);
 	if (pthread_create(&e->thread, NULL, service_main, e) != 0) {
@@ -882,6 +919,7 @@ int ws_device_start_tls(const char *addr, int port, const char *cert_path, const
 fail:
 	if (e->context)
 		lws_context_destroy(e->context);
+	free(e->protocols);
 	free(e->buckets);
 	pthread_mutex_destroy(&e->inbox_lock);
 	free(e);
@@ -907,6 +945,7 @@ void ws_device_stop(ws_device *e)
 	free(e->buckets);
 	free(e->pending_cert);
 	free(e->pending_key);
+	free(e->protocols);
 	pthread_mutex_destroy(&e->inbox_lock);
 	log_info("device channel: stopped (%llu twin.get, %llu reported.patch, %llu method.response, %llu errors)",
 		 (unsigned long long)e->received[DEVICE_MSG_TWIN_GET],

@@ -22,6 +22,25 @@ int ws_device_start(const char *addr, int port, ws_device **out);
  * its certificate's thumbprint (auth_check_device_x509). */
 int ws_device_start_tls(const char *addr, int port, const char *cert_path, const char *key_path, ws_device **out);
 
+struct lws_context;
+struct lws_protocols;
+
+/* Another device encoding that shares this edge's lws context and service thread (IoT Hub's MQTT): its
+ * WebSocket subprotocols join the device port, accepted on one upgrade path, and attach() adds its own
+ * listeners and timers once the context exists, on the starting thread, before the service thread runs.
+ * Its callbacks reach their own state through lws_protocols.user; they receive the
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED broadcast like this edge does. */
+typedef struct ws_device_ext {
+	const struct lws_protocols *protocols; /* ended by a NULL name; copied */
+	const char *path;                      /* e.g. "/$iothub/websocket"; must outlive the edge */
+	int (*attach)(void *arg, struct lws_context *context); /* 0, or an error code (the start fails) */
+	void *arg;
+} ws_device_ext;
+
+/* ws_device_start_tls (cert_path NULL: plain) with an extension (NULL: none). */
+int ws_device_start_ext(const char *addr, int port, const char *cert_path, const char *key_path,
+			const ws_device_ext *ext, ws_device **out);
+
 /* Hands a new certificate (chain) and key, PEM text checked beforehand and copied here, to the service
  * thread, which puts them in use for connections accepted afterwards (open ones keep theirs). Any
  * thread. Returns 0 (the outcome is logged), or DH_EINVAL when the channel has no TLS. */

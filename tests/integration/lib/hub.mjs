@@ -39,8 +39,12 @@ export function sasToken(resource, keyB64, policy, ttl = 3600) {
 export class Hub {
   // tls: { cert, key, ca } starts the hub with --tls-cert/--tls-key (file paths) and makes the REST
   // client (undici, trusting ca) speak HTTPS and devices WSS.
-  constructor({ dataDir, port, devicePort, args = [], keepData = false, tls } = {}) {
+  // addr: the REST listener's loopback address; hostname: the hub's --hostname (the SAS resource).
+  constructor({ dataDir, port, devicePort, args = [], keepData = false, tls, addr = '127.0.0.1',
+    hostname = 'testhub.local' } = {}) {
     this.dataDir = dataDir || mkdtempSync(join(tmpdir(), 'devicehub-test-'));
+    this.addr = addr;
+    this.hostname = hostname;
     this.ownsData = !dataDir && !keepData;
     this.port = port;
     this.devicePort = devicePort;
@@ -65,16 +69,16 @@ export class Hub {
     // The device channel (WebSocket) listens on loopback too, on its own free port: test files run in
     // parallel and must not meet on the default 8081.
     this.devicePort ||= await freePort();
-    this.proc = spawn(BIN, ['--data-dir', this.dataDir, '--http-addr', '127.0.0.1', '--http-port', String(this.port),
-      '--device-addr', '127.0.0.1', '--device-port', String(this.devicePort),
-      '--hostname', 'testhub.local',
+    this.proc = spawn(BIN, ['--data-dir', this.dataDir, '--http-addr', this.addr, '--http-port', String(this.port),
+      '--device-addr', '127.0.0.1', '--device-port', String(this.devicePort), '--mqtt-port', '0',
+      '--hostname', this.hostname,
       ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []), ...this.args],
     { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (d) => { this.output += d; });
     this.proc.stderr.on('data', (d) => { this.output += d; });
     // 'close' rather than 'exit': it fires after the output pipes drained, so sanitizer reports are in.
     this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal })));
-    this.base = `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+    this.base = `${this.tls ? 'https' : 'http'}://${this.addr}:${this.port}`;
     this.deviceUrl = `${this.tls ? 'wss' : 'ws'}://127.0.0.1:${this.devicePort}`;
     for (let i = 0; i < 200; i++) {
       if (this.proc.exitCode !== null) throw new Error(`devicehubd exited: ${this.output}`);
@@ -94,7 +98,7 @@ export class Hub {
   }
 
   async ownerConnectionString() {
-    const p = spawn(BIN, ['owner-connection-string', '--data-dir', this.dataDir, '--hostname', 'testhub.local']);
+    const p = spawn(BIN, ['owner-connection-string', '--data-dir', this.dataDir, '--hostname', this.hostname]);
     let out = '';
     p.stdout.on('data', (d) => { out += d; });
     await new Promise((r) => p.on('exit', r));
@@ -102,7 +106,7 @@ export class Hub {
   }
 
   token(policy = 'iothubowner', key = this.ownerKey, ttl = 3600) {
-    return sasToken('testhub.local', key, policy, ttl);
+    return sasToken(this.hostname, key, policy, ttl);
   }
 
   // A REST call signed as the owner unless opts.auth says otherwise (null = no header).
