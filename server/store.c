@@ -86,7 +86,20 @@ int store_schema_version(store *s)
 	return v;
 }
 
-/* Applies embedded migrations numbered above the recorded version, each in its own transaction. */
+static int migration_applied(store *s, int number)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT 1 FROM schema_migrations WHERE version = ?1");
+	int found;
+
+	if (!st)
+		return 0;
+	sqlite3_bind_int(st, 1, number);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}
+
+/* Applies the embedded migrations not yet recorded, in order, each in its own transaction. */
 static int store_migrate(store *s)
 {
 	int rc = store_exec(s,
@@ -95,10 +108,11 @@ static int store_migrate(store *s)
 			    "creating schema_migrations");
 	if (rc)
 		return rc;
-	int current = store_schema_version(s);
+	/* Each migration runs once, by its own number, in order: one that lands later with a lower number than
+	 * a database has already seen (work merged out of order) still runs. */
 	for (const embed_file *m = embed_migrations; m->name; m++) {
 		int number = atoi(m->name);
-		if (number <= current)
+		if (migration_applied(s, number))
 			continue;
 		if ((rc = store_begin_write(s)) != 0)
 			return rc;
@@ -309,6 +323,14 @@ static int store_open_mine(void)
 	return 0;
 }
 
+int store_open_extra(store **out)
+{
+	*out = NULL;
+	if (!store_path)
+		return err_set(DH_EIO, "the store is not initialised");
+	return store_open(store_path, out);
+}
+
 int store_global_init(const char *path)
 {
 	free(store_path);
@@ -373,6 +395,21 @@ int store_setting_put(store *s, const char *name, const char *value)
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : store_fail(s, "writing a setting");
+}
+
+int store_setting_delete(store *s, const char *name)
+{
+	sqlite3_stmt *st = store_stmt(s, "DELETE FROM hub_settings WHERE name = ?1");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(s, "deleting a setting");
+	return sqlite3_changes(store_db(s)) ? 0 : DH_ENOROUTE;
 }
 
 int store_savepoint(store *s)

@@ -226,6 +226,29 @@ int store_device_update_twin(store *s, const char *device_id, const char *module
 	return sqlite3_changes(store_db(s)) ? 0 : not_found(device_id, module_id);
 }
 
+int store_device_update_desired(store *s, const char *device_id, const char *module_id, const store_twin *tw)
+{
+	sqlite3_stmt *st = store_stmt(s, "UPDATE identities SET twin_version = ?3, twin_etag = ?4, tags = ?5, desired = ?6,"
+					 " desired_meta = ?7, desired_version = ?8 WHERE device_id = ?1 AND module_id = ?2");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, module_id ? module_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, tw->version);
+	sqlite3_bind_int64(st, 4, tw->etag);
+	sqlite3_bind_text(st, 5, json_util_dump(tw->tags), -1, free);
+	sqlite3_bind_text(st, 6, json_util_dump(tw->desired), -1, free);
+	sqlite3_bind_text(st, 7, json_util_dump(tw->desired_meta), -1, free);
+	sqlite3_bind_int64(st, 8, tw->desired_version);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_fail(s, "updating a twin");
+	return sqlite3_changes(store_db(s)) ? 0 : not_found(device_id, module_id);
+}
+
 int store_device_get_reported(store *s, const char *device_id, const char *module_id, store_twin *tw)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT twin_version, twin_etag, reported, reported_meta, reported_version"

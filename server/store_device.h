@@ -88,6 +88,9 @@ int store_device_update_identity(store *s, const store_identity *id);
 /* Writes back the twin of an existing identity. */
 int store_device_update_twin(store *s, const char *device_id, const char *module_id, const store_twin *tw);
 
+/* A service write's columns only: version, etag, tags and the desired section (reported untouched). */
+int store_device_update_desired(store *s, const char *device_id, const char *module_id, const store_twin *tw);
+
 /* The device channel's hot path: reads only version, etag and the reported section (other members of
  * *tw stay NULL), and writes back only those. DH_ENODEVICE / DH_ENOMODULE when absent. */
 int store_device_get_reported(store *s, const char *device_id, const char *module_id, store_twin *tw);

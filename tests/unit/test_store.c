@@ -77,6 +77,34 @@ static void test_store__wal_mode_is_on(void **state)
 	test_rmdir(dir);
 }
 
+static void test_store__an_unrecorded_lower_migration_still_runs(void **state)
+{
+	char dir[256], path[300];
+	store *s = NULL;
+	sqlite3_stmt *st;
+
+	test_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/db", dir);
+	assert_int_equal(store_open(path, &s), 0);
+	/* As if migration 2 had been merged after a database already reached a higher number. */
+	assert_int_equal(store_prepare(s, "DELETE FROM schema_migrations WHERE version = 2", &st), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	assert_int_equal(store_prepare(s, "DROP TABLE job_devices", &st), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	assert_int_equal(store_prepare(s, "DROP TABLE jobs", &st), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	store_close(s);
+	assert_int_equal(store_open(path, &s), 0);
+	assert_int_equal(store_prepare(s, "SELECT count(*) FROM jobs", &st), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	sqlite3_finalize(st);
+	store_close(s);
+	test_rmdir(dir);
+}
+
 static void test_store__unopenable_path_is_an_error(void **state)
 {
 	store *s = NULL;
@@ -91,6 +119,7 @@ int main(void)
 		cmocka_unit_test(test_store__migrates_once_and_reopens),
 		cmocka_unit_test(test_store__rollback_discards),
 		cmocka_unit_test(test_store__wal_mode_is_on),
+		cmocka_unit_test(test_store__an_unrecorded_lower_migration_still_runs),
 		cmocka_unit_test(test_store__unopenable_path_is_an_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
