@@ -138,3 +138,62 @@ CREATE TABLE artifacts (
     content_type      TEXT    NOT NULL,
     created_time      TEXT    NOT NULL    -- ISO 8601 UTC
 );
+CREATE TABLE device_groups (
+    name          TEXT    PRIMARY KEY,
+    condition     TEXT    NOT NULL,
+    description   TEXT    NOT NULL DEFAULT '',
+    etag          INTEGER NOT NULL,   -- counter, bumped by every replace; shown base64 like twin etags
+    created_time  TEXT    NOT NULL,   -- ISO 8601 UTC
+    updated_time  TEXT    NOT NULL
+);
+CREATE TABLE enrollments (
+	kind TEXT NOT NULL CHECK (kind IN ('group', 'individual')),
+	id TEXT NOT NULL,
+	primary_key TEXT NOT NULL,
+	secondary_key TEXT NOT NULL,
+	enabled INTEGER NOT NULL DEFAULT 1,
+	initial_twin TEXT NOT NULL DEFAULT '{}',
+	created_time TEXT NOT NULL,
+	updated_time TEXT NOT NULL,
+	PRIMARY KEY (kind, id)
+);
+CREATE TABLE registrations (
+	id INTEGER PRIMARY KEY,
+	registration_id TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	enrollment_group_id TEXT,           -- NULL for an individual enrollment
+	created_time TEXT NOT NULL,
+	source_address TEXT NOT NULL
+);
+CREATE INDEX registrations_group ON registrations (enrollment_group_id);
+CREATE TABLE archived_twins (
+	id INTEGER PRIMARY KEY,
+	device_id TEXT NOT NULL,
+	reason TEXT NOT NULL,
+	retired_time TEXT NOT NULL,
+	retired_ms INTEGER NOT NULL,
+	replaced_by TEXT,
+	twin TEXT NOT NULL
+);
+CREATE INDEX archived_twins_device ON archived_twins (device_id);
+CREATE INDEX archived_twins_retired ON archived_twins (retired_ms);
+CREATE TABLE imports (
+    import_id        TEXT    PRIMARY KEY,
+    status           TEXT    NOT NULL,            -- running | completed | failed
+    format           TEXT    NOT NULL,            -- jsonl | csv
+    total_lines      INTEGER NOT NULL,
+    processed_lines  INTEGER NOT NULL DEFAULT 0,
+    succeeded        INTEGER NOT NULL DEFAULT 0,
+    failed           INTEGER NOT NULL DEFAULT 0,
+    started_time     TEXT    NOT NULL,            -- ISO 8601 UTC
+    end_time         TEXT,
+    failure_reason   TEXT
+);
+CREATE TABLE import_errors (
+    import_id   TEXT    NOT NULL REFERENCES imports(import_id) ON DELETE CASCADE,
+    line        INTEGER NOT NULL,                 -- 1-based line of the uploaded file
+    device_id   TEXT    NOT NULL,
+    error_code  TEXT    NOT NULL,
+    message     TEXT    NOT NULL,
+    PRIMARY KEY (import_id, line)
+) WITHOUT ROWID;

@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "crypto.h"
+#include "enrollment.h"
 #include "err.h"
 #include "sas.h"
 #include "store_device.h"
@@ -222,7 +223,13 @@ int auth_check_device(const char *authorization, size_t len, const char *device_
 		return err_set(DH_EUNAUTH, "the connection has no credentials");
 	if ((rc = sas_parse(authorization, len, &t)) != 0)
 		return rc;
-	if ((rc = enabled_identity(device_id, module_id, &id)) != 0)
+	rc = enabled_identity(device_id, module_id, &id);
+	/* An unknown device may be enrolled: its first connect registers it, then it is checked as usual. */
+	if (rc == DH_EUNAUTH && !(module_id && *module_id) && !t.skn[0] &&
+	    store_device_exists(store_thread(), device_id, "") == DH_ENODEVICE &&
+	    enrollment_self_register(&t, device_id, auth_hostname) == 0)
+		rc = enabled_identity(device_id, module_id, &id);
+	if (rc != 0)
 		return rc;
 	if (t.skn[0]) {
 		/* A policy token: scoped to the hub, signed by a policy with DeviceConnect. */
@@ -304,6 +311,11 @@ int auth_check_device_token(const char *authorization, size_t len, char device_i
 	if ((rc = split_device_resource(t.sr + hostlen + 9, device_id, module_id)) != 0)
 		return rc;
 	return auth_check_device(authorization, len, device_id, module_id);
+}
+
+const char *auth_hub_hostname(void)
+{
+	return auth_hostname;
 }
 
 char *auth_owner_connection_string(void)

@@ -32,7 +32,9 @@ int auth_check(const char *authorization, size_t len, int need);
 /* Checks a device's credentials for connecting as device_id (module_id "" for the device itself): a
  * device-scoped SAS token signed with the identity's primary or secondary key, or a policy token with
  * DeviceConnect. The identity must exist and be enabled. Returns 0, DH_EUNAUTH, DH_EEXPIRED or
- * DH_ERIGHT with a message; never says whether the identity exists (both are DH_EUNAUTH). */
+ * DH_ERIGHT with a message; never says whether the identity exists (both are DH_EUNAUTH). A device that
+ * does not exist yet but whose token an enabled enrollment vouches for is registered first
+ * (enrollment_self_register). */
 int auth_check_device(const char *authorization, size_t len, const char *device_id, const char *module_id);
 
 /* Checks a client certificate presented on a TLS connection for connecting as device_id (module_id ""
@@ -49,6 +51,9 @@ int auth_check_device_x509(const char *device_id, const char *module_id, const c
  * auth_check_device does. Policy tokens (skn) are refused here: check those with auth_check.
  * OUT: device_id and module_id ("" for a device), each STORE_ID_MAX + 1 (129) bytes. */
 int auth_check_device_token(const char *authorization, size_t len, char device_id[129], char module_id[129]);
+
+/* The hub's HostName as given to auth_init (static storage). */
+const char *auth_hub_hostname(void);
 
 /* The owner connection string "HostName=..;SharedAccessKeyName=iothubowner;SharedAccessKey=..".
  * Caller frees. */

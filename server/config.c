@@ -59,6 +59,8 @@ static const config_setting config_settings[] = {
 	 "with TLS: a plain-HTTP port that answers 308 to the https:// URL (0 = off)"},
 	{"metrics-public", CONFIG_INT, offsetof(config, metrics_public), 0, "0", 0, 1,
 	 "1 serves GET /metrics without authorization (for a scraper); 0 asks for a ServiceConnect token"},
+	{"archive-retention-days", CONFIG_INT, offsetof(config, archive_retention_days), 0, "0", 0, 36500,
+	 "days archived twins of retired devices are kept (purged at start and on each retirement; 0 = forever)"},
 	{"index", CONFIG_LIST, offsetof(config, indexes), 0, "", 0, 0,
 	 "twin path to keep a query index on, e.g. tags.location.region (repeatable; env: comma-separated)"},
 };

@@ -28,6 +28,7 @@ typedef struct config {
 	char public_url[256];
 	char tls_cert[512];              /* PEM file; with tls_key, REST is HTTPS and devices use WSS */
 	char tls_key[512];
+	int archive_retention_days;       /* retired twins older than this are purged; 0 = keep forever */
 	int http_redirect_port;          /* 0 = off; with TLS, plain HTTP answering 308 to https:// */
 	char *indexes[CONFIG_MAX_INDEXES];   /* owned; --index may repeat; env takes a comma-separated list */
 	int nindexes;

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "err.h"
+#include "group.h"
 #include "json_util.h"
 #include "store.h"
 #include "store_configuration.h"
@@ -442,7 +443,11 @@ static int read_scalars(const json_t *body, store_configuration *c)
 	v = json_object_get(body, "targetCondition");
 	if (v && !json_is_null(v) && !json_is_string(v))
 		return err_set(DH_EINVAL, "targetCondition must be a string");
-	c->target_condition = xstrdup(json_is_string(v) ? json_string_value(v) : "");
+	/* "group": a device group's condition, copied now (docs/groups.md). */
+	if ((rc = group_resolve_target(body, "targetCondition", &c->target_condition)) != 0)
+		return rc;
+	if (!c->target_condition)
+		c->target_condition = xstrdup(json_is_string(v) ? json_string_value(v) : "");
 	rc = configuration__compile_target(c->target_condition, &qs);
 	query_sql_release(&qs);
 	return rc ? err_prefix(rc, "targetCondition") : 0;

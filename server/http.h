@@ -41,6 +41,13 @@ typedef struct http_response {
 	int send_file;
 	int file_fd;
 	uint64_t file_offset, file_len;
+	/* A body of unknown length produced while it is sent (exports), instead of body/raw/file:
+	 * stream_read(stream, dst, max) is called from libmicrohttpd's thread until it returns 0 (end) or
+	 * < 0 (the connection is cut); the gate calls stream_free(stream) exactly once whatever happens.
+	 * Content-Type is content_type. */
+	long (*stream_read)(void *stream, char *dst, size_t max);
+	void (*stream_free)(void *stream);
+	void *stream;
 	/* Extra headers (Content-Range, Accept-Ranges, ...), sent with errors too (a 416 needs its
 	 * Content-Range); a NULL name ends the list. */
 	struct {
@@ -81,6 +88,8 @@ void http_response_header(http_response *res, const char *name, const char *fmt,
 const char *http_query_arg(const http_request *req, const char *name);
 /* A request header, or NULL. */
 const char *http_header(const http_request *req, const char *name);
+/* The client's IP address as text ("127.0.0.1", "::1"; "unknown" when MHD cannot tell) into out[n]. */
+int http_peer_address(const http_request *req, char *out, size_t n);
 
 /* Answers that come later (direct methods wait for a device without holding a worker thread): the
  * handler calls http_defer, hands the returned handle to whoever will answer, and returns HTTP_DEFERRED.

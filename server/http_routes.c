@@ -5,6 +5,7 @@
  */
 #include "http.h"
 #include "http_jobs.h"
+#include "http_lifecycle.h"
 
 #include "auth.h"
 #include "buf.h"
@@ -13,6 +14,8 @@
 #include "http_artifact.h"
 #include "http_backup.h"
 #include "http_configurations.h"
+#include "http_import.h"
+#include "http_groups.h"
 #include "http_observe.h"
 #include "method.h"
 #include "query.h"
@@ -253,6 +256,31 @@ const http_route http_routes[] = {
 	 "pause, resume, approve (the next phase), retry (the failed devices) or cancel"},
 	{"PUT", "/devicehub/clock", http_clock_put, AUTH_OWNER, 1 * KB, HTTP_JSON_BODY,
 	 "Set the hub clock's offset (only with --test-clock 1)"},
+	{"GET", "/devicehub/enrollment-groups", http_enrollment_group_list, AUTH_REGISTRY_READ, 0, 0, "List enrollment groups"},
+	{"PUT", "/devicehub/enrollment-groups/{}", http_enrollment_group_put, AUTH_REGISTRY_WRITE, 32 * KB, HTTP_JSON_BODY,
+	 "Create or replace an enrollment group"},
+	{"GET", "/devicehub/enrollment-groups/{}", http_enrollment_group_get, AUTH_REGISTRY_READ, 0, 0, "An enrollment group"},
+	{"DELETE", "/devicehub/enrollment-groups/{}", http_enrollment_group_delete, AUTH_REGISTRY_WRITE, 0, 0,
+	 "Delete an enrollment group"},
+	{"GET", "/devicehub/enrollments", http_enrollment_list, AUTH_REGISTRY_READ, 0, 0, "List individual enrollments"},
+	{"PUT", "/devicehub/enrollments/{}", http_enrollment_put, AUTH_REGISTRY_WRITE, 32 * KB, HTTP_JSON_BODY,
+	 "Create or replace an individual enrollment"},
+	{"GET", "/devicehub/enrollments/{}", http_enrollment_get, AUTH_REGISTRY_READ, 0, 0, "An individual enrollment"},
+	{"DELETE", "/devicehub/enrollments/{}", http_enrollment_delete, AUTH_REGISTRY_WRITE, 0, 0,
+	 "Delete an individual enrollment"},
+	{"GET", "/devicehub/registrations", http_registrations_list, AUTH_REGISTRY_READ, 0, 0,
+	 "Registrations made through enrollments (?group=)"},
+	{"PUT", "/devicehub/registrations/{}/register", http_register, AUTH_NONE, 4 * KB, HTTP_OWN_AUTH,
+	 "Register a device (registration SAS token signed with its enrollment key)"},
+	{"POST", "/devicehub/devices/{}/retire", http_device_retire, AUTH_REGISTRY_WRITE, 4 * KB, HTTP_JSON_BODY,
+	 "Retire a device: archive its twin, delete its identity, close its connection"},
+	{"POST", "/devicehub/devices/{}/replace", http_device_replace, AUTH_REGISTRY_WRITE, 4 * KB, HTTP_JSON_BODY,
+	 "Replace a device with a new identity that takes over its tags and desired properties"},
+	{"GET", "/devicehub/archive", http_archive_list, AUTH_REGISTRY_READ, 0, 0, "Archived twins (?deviceId=&reason=&top=&skip=)"},
+	{"DELETE", "/devicehub/archive", http_archive_purge, AUTH_REGISTRY_WRITE, 0, 0,
+	 "Purge archived twins retired more than ?olderThanDays= days ago"},
+	{"GET", "/devicehub/archive/export", http_archive_export, AUTH_REGISTRY_READ, 0, 0, "The archive as JSON lines"},
+	{"GET", "/devicehub/archive/{}", http_archive_get, AUTH_REGISTRY_READ, 0, 0, "A retired device's archived twin"},
 	{"POST", "/devices/query", h_query, AUTH_SERVICE_CONNECT, 16 * KB, HTTP_JSON_BODY,
 	 "Query twins with IoT Hub's query language"},
 	{"GET", "/devices", h_devices_list, AUTH_REGISTRY_READ, 0, 0, "List device identities (top=N, at most 1000)"},
@@ -295,10 +323,33 @@ const http_route http_routes[] = {
 	 "Get a configuration with its metrics"},
 	{"DELETE", "/configurations/{}", http_configuration_delete, AUTH_SERVICE_CONNECT, 0, 0,
 	 "Delete a configuration; its settings are taken back from the devices"},
+	{"GET", "/devicehub/groups", http_group_list, AUTH_SERVICE_CONNECT, 0, 0,
+	 "List device groups with their live member counts"},
+	{"PUT", "/devicehub/groups/{}", http_group_put, AUTH_SERVICE_CONNECT, 16 * KB, HTTP_JSON_BODY,
+	 "Create (201) or replace (200; If-Match optional) a device group {condition, description}"},
+	{"GET", "/devicehub/groups/{}", http_group_get, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Get a device group with its live member count"},
+	{"DELETE", "/devicehub/groups/{}", http_group_delete, AUTH_SERVICE_CONNECT, 0, 0, "Delete a device group"},
+	{"GET", "/devicehub/groups/{}/devices", http_group_devices, AUTH_SERVICE_CONNECT, 0, 0,
+	 "The group's member twins, paged like /devices/query"},
+	{"GET", "/devicehub/tag-schema/violations", http_tag_schema_violations, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Twins whose stored tags break the tag schema (at most 1000, with a count); changes nothing"},
+	{"PUT", "/devicehub/tag-schema", http_tag_schema_put, AUTH_OWNER, 64 * KB, HTTP_JSON_BODY,
+	 "Set the tag schema enforced on every twin write (owner only)"},
+	{"GET", "/devicehub/tag-schema", http_tag_schema_get, AUTH_SERVICE_CONNECT, 0, 0, "The tag schema, 404 if none"},
+	{"DELETE", "/devicehub/tag-schema", http_tag_schema_delete, AUTH_OWNER, 0, 0,
+	 "Remove the tag schema (owner only)"},
 	{"GET", "/devicehub/policies", h_policies, AUTH_OWNER, 0, 0,
 	 "List shared access policies and their keys (owner only)"},
 	{"POST", "/devicehub/policies/{}/rotate", h_policy_rotate, AUTH_OWNER, 0, 0,
 	 "Replace a policy's key: key=primary|secondary|both (owner only)"},
+	{"POST", "/devicehub/imports", http_import_start, AUTH_REGISTRY_WRITE, IMPORT_MAX_BYTES, HTTP_RAW_BODY,
+	 "Start a bulk import: raw body of JSON lines (application/x-ndjson) or CSV (text/csv); 202"},
+	{"GET", "/devicehub/imports/{}", http_import_get, AUTH_REGISTRY_READ, 0, 0, "A bulk import's progress"},
+	{"GET", "/devicehub/imports/{}/errors", http_import_errors, AUTH_REGISTRY_READ, 0, 0,
+	 "A bulk import's failed lines as JSON lines {line, deviceId, errorCode, message}"},
+	{"GET", "/devicehub/exports", http_export, AUTH_REGISTRY_READ, 0, 0,
+	 "Stream every device as JSON lines from one snapshot; keys=true needs RegistryWrite"},
 	{"POST", "/devicehub/backup", http_backup_create, AUTH_OWNER, 1 * KB, HTTP_RAW_BODY,
 	 "Online backup into <data-dir>/backups: body empty or {\"path\": \"name.db\"} (owner only)"},
 	{"GET", "/devicehub/artifacts", http_artifact_list, AUTH_SERVICE_CONNECT, 0, 0, "List firmware artifacts"},

@@ -81,6 +81,20 @@ const char *http_header(const http_request *req, const char *name)
 	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
 }
 
+int http_peer_address(const http_request *req, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info((struct MHD_Connection *)req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(out, n, "unknown");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)n);
+	return 0;
+}
+
 void http_response_header(http_response *res, const char *name, const char *fmt, ...)
 {
 	va_list ap;
@@ -202,6 +216,32 @@ static json_t *error_body(int code)
 	return o;
 }
 
+/* A streamed body handed to libmicrohttpd (http_response.stream_read). */
+typedef struct http_stream {
+	long (*read)(void *stream, char *dst, size_t max);
+	void (*free)(void *stream);
+	void *stream;
+} http_stream;
+
+static ssize_t stream_next(void *cls, uint64_t pos, char *dst, size_t max)
+{
+	http_stream *hs = cls;
+	long n = hs->read(hs->stream, dst, max);
+
+	if (n < 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_done(void *cls)
+{
+	http_stream *hs = cls;
+
+	if (hs->free)
+		hs->free(hs->stream);
+	free(hs);
+}
+
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response *res, int code)
 {
 	struct MHD_Response *r;
@@ -218,8 +258,23 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 		if (res->send_file)
 			close(res->file_fd);
 		res->send_file = 0;
+		if (res->stream_free && res->stream)
+			res->stream_free(res->stream);
+		res->stream_read = NULL;
 	}
-	if (res->send_file) {
+	if (res->stream_read) {
+		/* libmicrohttpd owns the stream from here and frees it with the response (stream_done). */
+		http_stream *hs = xmalloc(sizeof(*hs));
+		hs->read = res->stream_read;
+		hs->free = res->stream_free;
+		hs->stream = res->stream;
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_next, hs, stream_done);
+		if (!r) {
+			stream_done(hs);
+			return MHD_NO;
+		}
+		MHD_add_response_header(r, "Content-Type", res->content_type);
+	} else if (res->send_file) {
 		/* libmicrohttpd owns the fd from here (sendfile where it can) and closes it with the response. */
 		r = MHD_create_response_from_fd_at_offset64(res->file_len, res->file_fd, res->file_offset);
 		if (!r) {

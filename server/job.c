@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "err.h"
+#include "group.h"
 #include "job_int.h"
 #include "json_util.h"
 #include "query.h"
@@ -158,6 +159,7 @@ static int parse_body(const char *job_id, const json_t *body, store_job *j)
 {
 	const char *type = json_util_str(body, "type");
 	const char *cond = json_util_str(body, "queryCondition");
+	char *group_cond = NULL;
 	const json_t *start = json_object_get(body, "startTime");
 	const json_t *max = json_object_get(body, "maxExecutionTimeInSeconds");
 	const char *bid = json_util_str(body, "jobId");
@@ -169,12 +171,21 @@ static int parse_body(const char *job_id, const json_t *body, store_job *j)
 		return err_set(DH_EINVAL, "jobId '%s' in the body does not match '%s' in the path", bid, job_id);
 	if (!type || (strcmp(type, "scheduleDeviceMethod") && strcmp(type, "scheduleUpdateTwin")))
 		return err_set(DH_EINVAL, "type must be scheduleDeviceMethod or scheduleUpdateTwin");
-	if (!cond || !*cond)
-		return err_set(DH_EINVAL, "queryCondition is required, e.g. \"deviceId IN ['dev1']\"");
-	if ((rc = check_condition(cond)) != 0)
+	/* "group": a device group's condition, copied now (docs/groups.md). */
+	if ((rc = group_resolve_target(body, "queryCondition", &group_cond)) != 0)
 		return rc;
+	if (group_cond)
+		cond = group_cond;
+	if (!cond || !*cond)
+		rc = err_set(DH_EINVAL, "queryCondition (or group) is required, e.g. \"deviceId IN ['dev1']\"");
+	else
+		rc = check_condition(cond);
+	if (rc) {
+		free(group_cond);
+		return rc;
+	}
 	snprintf(j->type, sizeof(j->type), "%s", type);
-	j->query_condition = xstrdup(cond);
+	j->query_condition = group_cond ? group_cond : xstrdup(cond);
 	if (strcmp(type, "scheduleDeviceMethod") == 0) {
 		const json_t *m = json_object_get(body, "cloudToDeviceMethod");
 		if ((rc = check_method(m)) != 0)

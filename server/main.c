@@ -23,6 +23,7 @@
 #include "http.h"
 #include "http_jobs.h"
 #include "http_observe.h"
+#include "import.h"
 #include "job.h"
 #include "json_util.h"
 #include "log.h"
@@ -32,6 +33,8 @@
 #include "store.h"
 #include "store_backup.h"
 #include "store_index.h"
+#include "retire.h"
+#include "tag_schema.h"
 #include "tls.h"
 #include "twin_batch.h"
 #include "ws_device.h"
@@ -72,10 +75,15 @@ static int open_state(const config *cfg, int serving, int *first_start)
 		goto out;
 	if ((rc = auth_init(cfg->hostname, cfg->owner_key, first_start)) != 0)
 		goto out;
+	/* Every process that may write a twin enforces the tag schema, subcommands included. */
+	if ((rc = tag_schema_init()) != 0)
+		goto out;
 	/* Only a serving process tidies unfinished uploads: a subcommand may run beside a live server. */
 	if (serving && (rc = artifact_init(cfg->data_dir)) != 0)
 		goto out;
 	if (serving && (rc = backup_init(cfg->data_dir)) != 0)
+		goto out;
+	if (serving && (rc = import_init()) != 0)
 		goto out;
 	rc = serving ? session_init() : 0;
 out:
@@ -313,6 +321,9 @@ int main(int argc, char **argv)
 	}
 	http_jobs_allow_clock(cfg.test_clock);
 	http_observe_metrics_public(cfg.metrics_public);
+	retire_set_retention_days(cfg.archive_retention_days);
+	if (retire_purge_expired() != 0)
+		log_warn("archive retention: %s", err_message());
 	set_public_url(&cfg);
 	if ((rc = method_init()) != 0 || (rc = twin_batch_start()) != 0 || (rc = job_engine_start()) != 0 ||
 	    (rc = configuration_reconciler_start()) != 0 ||
@@ -339,6 +350,7 @@ out:
 	 * closed (1000) before their edge goes, and nothing calls the edge after ws_device_stop. */
 	job_engine_stop();
 	configuration_reconciler_stop();
+	import_shutdown();
 	http_server_drain(http, SHUTDOWN_DRAIN_MS);
 	backup_shutdown();
 	method_shutdown();
@@ -350,6 +362,7 @@ out:
 	ws_device_stop(devices);
 	mqtt_device_free(mqtt); /* its connections ended with the device edge's context */
 	auth_shutdown();
+	tag_schema_shutdown();
 	store_global_shutdown();
 	config_release(&cfg);
 	return rc ? 1 : 0;

@@ -40,6 +40,13 @@ int registry_list_modules(const char *device_id, json_t **out);
  * errors are in *out and the others are applied), or another code when the request as a whole is bad. */
 int registry_bulk(const json_t *body, json_t **out);
 
+/* One bulk/import entry (IoT Hub's import shape: id or deviceId, importMode, eTag, status,
+ * authentication, tags, properties) applied in its own savepoint inside the caller's write transaction
+ * on s: on failure nothing of it stays and the transaction goes on. Returns 0 or the entry's error code
+ * (message in err_message()). OUT: *revoke when the device's live connection must end once committed
+ * (session_kick after the commit). */
+int registry_bulk_apply(store *s, const json_t *entry, int *revoke);
+
 /* GET /statistics/devices and /statistics/service. OUT: *out (new reference). */
 int registry_stats_devices(json_t **out);
 int registry_stats_service(json_t **out);

@@ -109,7 +109,7 @@ out:
 static int bulk_entry(store *s, const json_t *e, bulk_mode mode, const char *device_id, int *revoke)
 {
 	store_identity id;
-	int created, rc;
+	int created = 0, rc; /* registry__put_locked sets created only when it inserts */
 
 	*revoke = 0;
 	switch (mode) {
@@ -181,25 +181,35 @@ static void bulk_run(store *s, const json_t *body, json_t *errors, json_t *revok
 	json_t *e;
 
 	json_array_foreach(body, i, e) {
-		const char *id = entry_id(e);
-		const char *mode_name = json_util_str(e, "importMode");
-		bulk_mode mode = BULK_UPDATE;
 		int revoke = 0;
-		int rc = mode_name ? bulk_mode_parse(mode_name, &mode) : 0;
-		if (rc == 0)
-			rc = registry__check_ids(id, "");
-		if (rc == 0 && (rc = store_savepoint(s)) == 0) {
-			rc = bulk_entry(s, e, mode, id, &revoke);
-			if (rc == 0 && revoke)
-				json_array_append_new(revoked, json_string(id));
-			if (rc)
-				store_savepoint_rollback(s);
-			else
-				rc = store_savepoint_release(s);
-		}
+		int rc = registry_bulk_apply(s, e, &revoke);
+		if (rc == 0 && revoke)
+			json_array_append_new(revoked, json_string(entry_id(e)));
 		if (rc)
-			bulk_error(errors, id, rc, mode_name);
+			bulk_error(errors, entry_id(e), rc, json_util_str(e, "importMode"));
 	}
+}
+
+int registry_bulk_apply(store *s, const json_t *e, int *revoke)
+{
+	const char *id = entry_id(e);
+	const char *mode_name = json_util_str(e, "importMode");
+	bulk_mode mode = BULK_UPDATE;
+	int rc = mode_name ? bulk_mode_parse(mode_name, &mode) : 0;
+
+	*revoke = 0;
+	if (rc == 0)
+		rc = registry__check_ids(id, "");
+	if (rc == 0 && (rc = store_savepoint(s)) == 0) {
+		rc = bulk_entry(s, e, mode, id, revoke);
+		if (rc)
+			store_savepoint_rollback(s);
+		else
+			rc = store_savepoint_release(s);
+	}
+	if (rc)
+		*revoke = 0;
+	return rc;
 }
 
 int registry_bulk(const json_t *body, json_t **out)

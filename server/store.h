@@ -62,6 +62,8 @@ int store_schema_version(store *s);
 /* Hub-wide named settings (owner key, hostname of first start): get copies into out (size n). */
 int store_setting_get(store *s, const char *name, char *out, size_t n);
 int store_setting_put(store *s, const char *name, const char *value);
+/* Removes a setting; DH_ENOROUTE when there was none. */
+int store_setting_delete(store *s, const char *name);
 
 
 
@@ -82,6 +84,11 @@ json_t *store_col_object(sqlite3_stmt *st, int col);
 /* Binds params[0..n) to parameters 1..n of st (text bound without copying: it must outlive the step). */
 struct store_param;
 int store_bind_params(sqlite3_stmt *st, const struct store_param *params, size_t n);
+
+/* A new connection to the process's database (store_global_init's path), not this thread's and not
+ * closed by store_global_shutdown: for a long read (a streamed export) that must not pin a worker's
+ * connection. OUT: *out, owned by the caller (store_close). */
+int store_open_extra(store **out);
 
 /* Savepoints inside a transaction, so one entry of a bulk call can fail without undoing the others. */
 int store_savepoint(store *s);

@@ -18,6 +18,7 @@
 #include "twin.h"
 
 #include "session.h"
+#include "tag_schema.h"
 
 #include "clock.h"
 #include "err.h"
@@ -273,15 +274,17 @@ static json_t *object_copy(const json_t *v)
 	return json_is_object(v) ? json_deep_copy(v) : json_object();
 }
 
-/* OUT: *dst, a deep copy of src that the caller releases (store_twin_release). */
+/* OUT: *dst, a copy of src with its own tags and desired sections (reported is shared), that the caller
+ * releases (store_twin_release). */
 static void twin_copy(store_twin *dst, const store_twin *src)
 {
 	*dst = *src;
 	dst->tags = object_copy(src->tags);
 	dst->desired = object_copy(src->desired);
 	dst->desired_meta = object_copy(src->desired_meta);
-	dst->reported = object_copy(src->reported);
-	dst->reported_meta = object_copy(src->reported_meta);
+	/* Service writes never touch reported properties: share them rather than copy the largest section. */
+	dst->reported = src->reported ? json_incref(src->reported) : json_object();
+	dst->reported_meta = src->reported_meta ? json_incref(src->reported_meta) : json_object();
 }
 
 /* Takes over work's references into *tw (dropping tw's old ones) and counts the change. */
@@ -333,6 +336,21 @@ static int service_parts(const json_t *body, json_t **tags, json_t **desired)
 	return rc;
 }
 
+/* The tag schema governs each top-level tag named in keys, as the merged tags hold it now. A patch checks
+ * only the keys it writes, so a twin stored before a schema can still be fixed one key at a time. */
+static int check_tag_schema(const json_t *keys, const json_t *tags)
+{
+	const char *key;
+	const json_t *v;
+	int rc;
+
+	json_object_foreach((json_t *)keys, key, v) {
+		if ((rc = tag_schema_check_tag(key, json_object_get(tags, key))) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 int twin_apply_patch(store_twin *tw, const json_t *patch, const char *now)
 {
 	store_twin work = {0};
@@ -346,7 +364,8 @@ int twin_apply_patch(store_twin *tw, const json_t *patch, const char *now)
 	if (json_object_size(tags) == 0 && json_object_size(desired) == 0)
 		goto cleanup;
 	twin_copy(&work, tw);
-	if (json_object_size(tags) && (rc = merge_section(work.tags, NULL, tags, &SECTION_TAGS, now, 0)) != 0)
+	if (json_object_size(tags) && ((rc = merge_section(work.tags, NULL, tags, &SECTION_TAGS, now, 0)) != 0 ||
+					(rc = check_tag_schema(tags, work.tags)) != 0))
 		goto cleanup;
 	if (json_object_size(desired)) {
 		work.desired_version++;
@@ -391,7 +410,8 @@ int twin_apply_replace(store_twin *tw, const json_t *body, const char *now)
 	if ((rc = service_parts(body, &tags, &desired)) != 0)
 		goto cleanup;
 	twin_copy(&work, tw);
-	if ((rc = replace_section(&work.tags, NULL, tags, &SECTION_TAGS, now, 0)) != 0)
+	if ((rc = replace_section(&work.tags, NULL, tags, &SECTION_TAGS, now, 0)) != 0 ||
+	    (rc = check_tag_schema(work.tags, work.tags)) != 0)
 		goto cleanup;
 	work.desired_version++;
 	rc = replace_section(&work.desired, &work.desired_meta, desired, &SECTION_DESIRED, now,
@@ -627,7 +647,7 @@ int twin_update(const char *device_id, const char *module_id, const json_t *body
 	rc = replace ? twin_apply_replace(&tw, body, now) : twin_apply_patch(&tw, body, now);
 	if (rc != 0)
 		goto cleanup;
-	if ((rc = store_device_update_twin(s, device_id, mid, &tw)) != 0)
+	if ((rc = store_device_update_desired(s, device_id, mid, &tw)) != 0)
 		goto cleanup;
 	if ((rc = store_commit(s)) != 0)
 		goto cleanup;
@@ -659,7 +679,7 @@ int twin_patch_locked(store *s, const char *device_id, const char *module_id, co
 		goto cleanup;
 	before = tw.desired_version;
 	if ((rc = twin_apply_patch(&tw, body, now)) != 0 ||
-	    (rc = store_device_update_twin(s, device_id, mid, &tw)) != 0)
+	    (rc = store_device_update_desired(s, device_id, mid, &tw)) != 0)
 		goto cleanup;
 	if (tw.desired_version != before)
 		*desired_version = tw.desired_version;
