@@ -337,9 +337,9 @@ int main(int argc, char **argv)
 	if (cfg.mqtt_port)
 		log_info("IoT Hub MQTT on %s://%s:%d and %s://%s:%d" MQTT_WS_PATH, cfg.tls_cert[0] ? "mqtts" : "mqtt",
 			 cfg.device_addr, cfg.mqtt_port, cfg.tls_cert[0] ? "wss" : "ws", cfg.device_addr, cfg.device_port);
-	observe_set_listening(1); /* /readyz: every listener is up */
 	if (first_start)
 		print_owner("First start: the owner connection string (shown once; keep it safe):\n  ", mode);
+	observe_set_listening(1); /* /readyz: every listener is up (and the first-start text is out) */
 	wait_for_stop(&stop, argc, argv, &cfg, http, devices);
 out:
 	observe_set_listening(0);

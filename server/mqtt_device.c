@@ -18,6 +18,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "connmap.h"
 #include "err.h"
 #include "log.h"
 #include "method.h"
@@ -30,6 +31,7 @@
 #include "twin.h"
 #include "twin_batch.h"
 #include "url.h"
+#include "ws_device.h"
 
 #include <arpa/inet.h>
 #include <libwebsockets.h>
@@ -71,8 +73,7 @@ typedef struct outmsg {
 
 typedef struct mqtt_conn {
 	struct lws *wsi;
-	uint64_t id;        /* 0: not (or no longer) live */
-	struct mqtt_conn *map_next;
+	connmap_node node; /* node.id: the conn id; 0: not (or no longer) live */
 	outmsg *out_head, *out_tail;
 	size_t out_bytes;
 	outmsg *held_head, *held_tail; /* method requests before the methods subscription */
@@ -96,8 +97,7 @@ struct mqtt_device {
 	outmsg *inbox_head, *inbox_tail; /* guarded by inbox_lock */
 	/* Service thread only. */
 	uint64_t next_id;
-	mqtt_conn **buckets;
-	size_t nbuckets, nconns;
+	connmap conns; /* conn id -> mqtt_conn (node) */
 	lws_sorted_usec_list_t sweep;
 };
 
@@ -141,62 +141,10 @@ static outmsg *publish_new(uint64_t conn, int need_sub, const char *topic, const
 	return m;
 }
 
-/* ---- conn id map (service thread) ---- */
-
-static size_t map_slot(const mqtt_device *m, uint64_t id)
+/* The live connection with conn id, or NULL (service thread). */
+static mqtt_conn *conn_find(const mqtt_device *m, uint64_t id)
 {
-	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 20) & (m->nbuckets - 1);
-}
-
-static void map_grow(mqtt_device *m)
-{
-	size_t old_n = m->nbuckets;
-	mqtt_conn **old = m->buckets;
-
-	m->nbuckets = old_n ? old_n * 2 : 64;
-	m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));
-	for (size_t i = 0; i < old_n; i++) {
-		for (mqtt_conn *c = old[i], *next; c; c = next) {
-			size_t s = map_slot(m, c->id);
-			next = c->map_next;
-			c->map_next = m->buckets[s];
-			m->buckets[s] = c;
-		}
-	}
-	free(old);
-}
-
-static void map_insert(mqtt_device *m, mqtt_conn *c)
-{
-	size_t s;
-
-	if (m->nconns >= m->nbuckets)
-		map_grow(m);
-	s = map_slot(m, c->id);
-	c->map_next = m->buckets[s];
-	m->buckets[s] = c;
-	m->nconns++;
-}
-
-static mqtt_conn *map_find(const mqtt_device *m, uint64_t id)
-{
-	mqtt_conn *c = m->nbuckets ? m->buckets[map_slot(m, id)] : NULL;
-
-	while (c && c->id != id)
-		c = c->map_next;
-	return c;
-}
-
-static void map_remove(mqtt_device *m, mqtt_conn *c)
-{
-	mqtt_conn **pp = &m->buckets[map_slot(m, c->id)];
-
-	while (*pp && *pp != c)
-		pp = &(*pp)->map_next;
-	if (*pp) {
-		*pp = c->map_next;
-		m->nconns--;
-	}
+	return connmap_entry(connmap_find(&m->conns, id), mqtt_conn, node);
 }
 
 /* ---- connection output (service thread) ---- */
@@ -208,7 +156,7 @@ static void conn_close(mqtt_conn *c, int flush, const char *why)
 		return;
 	c->closing = flush ? 1 : 2;
 	log_debug("mqtt: closing %s%s%s (conn %llu): %s", c->device_id, *c->module_id ? "/" : "", c->module_id,
-		  (unsigned long long)c->id, why);
+		  (unsigned long long)c->node.id, why);
 	lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_SEND_SECS);
 	lws_callback_on_writable(c->wsi);
 }
@@ -308,7 +256,7 @@ static void drain_inbox(mqtt_device *m)
 	m->inbox_head = m->inbox_tail = NULL;
 	pthread_mutex_unlock(&m->inbox_lock);
 	for (; msg; msg = next) {
-		mqtt_conn *c = map_find(m, msg->conn);
+		mqtt_conn *c = conn_find(m, msg->conn);
 		next = msg->next;
 		msg->next = NULL;
 		if (c && msg->close) {
@@ -476,7 +424,7 @@ static int on_twin_get(publish_ctx *x)
 	rc = twin_get_properties(x->c->device_id, x->c->module_id, -1, &properties, &desired_version,
 				 &reported_version);
 	text = properties ? json_dumps(properties, JSON_COMPACT) : NULL;
-	conn_queue(x->c, twin_reply_new(x->c->id, rid, rc, err_message(), text, 200, -1));
+	conn_queue(x->c, twin_reply_new(x->c->node.id, rid, rc, err_message(), text, 200, -1));
 	free(text);
 	json_decref(properties);
 	return 0;
@@ -510,12 +458,12 @@ static int on_reported(publish_ctx *x)
 	if (!json_is_object(patch)) {
 		json_decref(patch);
 		err_set(DH_EINVAL, "the reported patch is not a JSON object");
-		conn_queue(x->c, twin_reply_new(x->c->id, rid, DH_EINVAL, err_message(), NULL, 0, -1));
+		conn_queue(x->c, twin_reply_new(x->c->node.id, rid, DH_EINVAL, err_message(), NULL, 0, -1));
 		return 0;
 	}
 	w = xcalloc(1, sizeof(*w));
 	w->m = x->m;
-	w->conn = x->c->id;
+	w->conn = x->c->node.id;
 	memcpy(w->rid, rid, sizeof(rid));
 	/* Batched on twin_batch's thread, so this service thread never waits on the database. */
 	twin_batch_submit(x->c->device_id, x->c->module_id, patch, reported_done, w);
@@ -563,7 +511,7 @@ static int on_telemetry(publish_ctx *x)
 	telemetry_record(c->device_id, c->module_id, props, x->pkt->payload.p, x->pkt->payload.len);
 	metrics_count(METRIC_DEVICE_TELEMETRY, 1);
 	if (x->pkt->qos == 1) {
-		outmsg *ack = outmsg_new(c->id, 0);
+		outmsg *ack = outmsg_new(c->node.id, 0);
 		mqtt_encode_puback(&ack->frame, x->pkt->packet_id);
 		conn_send(x->c, ack);
 	}
@@ -590,7 +538,7 @@ static int str_is(mqtt_str s, const char *text)
 
 static void send_connack(mqtt_conn *c, int code)
 {
-	outmsg *m = outmsg_new(c->id, 0);
+	outmsg *m = outmsg_new(c->node.id, 0);
 
 	mqtt_encode_connack(&m->frame, 0, code);
 	conn_send(c, m);
@@ -628,28 +576,13 @@ static int connect_identity(mqtt_conn *c, const mqtt_packet *pkt)
 	return 0;
 }
 
-/* The thumbprints of the connection's TLS client certificate. 0, or -1 when there is none. */
-static int peer_thumbprints(struct lws *wsi, char sha1[TLS_SHA1_HEX], char sha256[TLS_SHA256_HEX])
-{
-	SSL *ssl = lws_get_ssl(wsi);
-	X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
-	unsigned char *der = NULL;
-	int len = cert ? i2d_X509(cert, &der) : -1;
-
-	if (len > 0)
-		tls_thumbprints(der, (size_t)len, sha1, sha256);
-	OPENSSL_free(der);
-	X509_free(cert);
-	return len > 0 ? 0 : -1;
-}
-
 static int connect_auth(mqtt_conn *c, const mqtt_packet *pkt)
 {
 	char sha1[TLS_SHA1_HEX], sha256[TLS_SHA256_HEX];
 
 	if (pkt->has_password && pkt->password.len)
 		return auth_check_device(pkt->password.p, pkt->password.len, c->device_id, c->module_id);
-	if (peer_thumbprints(c->wsi, sha1, sha256) == 0)
+	if (ws_device_peer_thumbprints(c->wsi, sha1, sha256) == 0)
 		return auth_check_device_x509(c->device_id, c->module_id, sha1, sha256);
 	return err_set(DH_EUNAUTH, "no password and no client certificate");
 }
@@ -681,7 +614,7 @@ static int on_connect(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 	c->keepalive_ms = pkt->keepalive ? (int64_t)pkt->keepalive * 1500 : KEEPALIVE_MAX_MS;
 	if (c->keepalive_ms > KEEPALIVE_MAX_MS)
 		c->keepalive_ms = KEEPALIVE_MAX_MS;
-	if (session_open(c->device_id, c->module_id, &mqtt_session_ops, m, c->id) != 0) {
+	if (session_open(c->device_id, c->module_id, &mqtt_session_ops, m, c->node.id) != 0) {
 		log_warn("mqtt: session for %s could not open: %s", c->device_id, err_message());
 		send_connack(c, MQTT_CONNACK_UNAVAILABLE);
 		return 0;
@@ -690,7 +623,7 @@ static int on_connect(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 	metrics_count(METRIC_DEVICE_CONNECTIONS, 1);
 	send_connack(c, MQTT_CONNACK_ACCEPTED);
 	log_debug("mqtt: %s%s%s connected over %s (conn %llu)", c->device_id, *c->module_id ? "/" : "", c->module_id,
-		  c->is_ws ? "WebSocket" : "TCP", (unsigned long long)c->id);
+		  c->is_ws ? "WebSocket" : "TCP", (unsigned long long)c->node.id);
 	return 0;
 }
 
@@ -740,7 +673,7 @@ static int filter_sub(const mqtt_conn *c, mqtt_str f)
 static int on_subscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 {
 	uint8_t codes[MQTT_SUBSCRIBE_MAX];
-	outmsg *ack = outmsg_new(c->id, 0), *held;
+	outmsg *ack = outmsg_new(c->node.id, 0), *held;
 
 	(void)m;
 	for (int i = 0; i < pkt->nfilters; i++) {
@@ -765,7 +698,7 @@ static int on_subscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 
 static int on_unsubscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 {
-	outmsg *ack = outmsg_new(c->id, 0);
+	outmsg *ack = outmsg_new(c->node.id, 0);
 
 	(void)m;
 	for (int i = 0; i < pkt->nfilters; i++)
@@ -777,7 +710,7 @@ static int on_unsubscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 
 static int on_pingreq(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 {
-	outmsg *pong = outmsg_new(c->id, 0);
+	outmsg *pong = outmsg_new(c->node.id, 0);
 
 	(void)m, (void)pkt;
 	mqtt_encode_pingresp(&pong->frame);
@@ -841,28 +774,28 @@ static void conn_receive(mqtt_device *m, mqtt_conn *c, const uint8_t *data, size
 static void conn_opened(mqtt_device *m, struct lws *wsi, mqtt_conn *c, int is_ws)
 {
 	c->wsi = wsi;
-	c->id = ++m->next_id;
+	c->node.id = ++m->next_id;
 	c->is_ws = is_ws;
 	c->created_ms = c->last_rx_ms = now_ms();
 	mqtt_parser_init(&c->parser);
-	map_insert(m, c);
+	connmap_insert(&m->conns, &c->node);
 }
 
 static void conn_closed(mqtt_device *m, mqtt_conn *c)
 {
-	if (!c || !c->id)
+	if (!c || !c->node.id)
 		return;
-	map_remove(m, c);
+	connmap_remove(&m->conns, &c->node);
 	if (c->opened)
-		session_closed(c->device_id, c->module_id, c->id);
+		session_closed(c->device_id, c->module_id, c->node.id);
 	outmsg_free_list(c->out_head);
 	outmsg_free_list(c->held_head);
 	c->out_head = c->out_tail = c->held_head = c->held_tail = NULL;
 	mqtt_parser_release(&c->parser);
 	if (c->connected)
 		log_debug("mqtt: %s%s%s disconnected (conn %llu)", c->device_id, *c->module_id ? "/" : "",
-			  c->module_id, (unsigned long long)c->id);
-	c->id = 0;
+			  c->module_id, (unsigned long long)c->node.id);
+	c->node.id = 0;
 }
 
 /* Once a second for every connection (one timer: see ws_device's sweep): CONNECT and keepalive limits. */
@@ -871,15 +804,14 @@ static void sweep_keepalive(lws_sorted_usec_list_t *sul)
 	mqtt_device *m = lws_container_of(sul, mqtt_device, sweep);
 	int64_t now = now_ms();
 
-	for (size_t i = 0; i < m->nbuckets; i++)
-		for (mqtt_conn *c = m->buckets[i]; c; c = c->map_next) {
-			if (c->closing)
-				continue;
-			if (!c->connected && now - c->created_ms >= CONNECT_WAIT_MS)
-				conn_close(c, 0, "no CONNECT in time");
-			else if (c->connected && now - c->last_rx_ms >= c->keepalive_ms)
-				conn_close(c, 0, "keepalive timeout");
-		}
+	connmap_for_each(c, mqtt_conn, node, &m->conns) {
+		if (c->closing)
+			continue;
+		if (!c->connected && now - c->created_ms >= CONNECT_WAIT_MS)
+			conn_close(c, 0, "no CONNECT in time");
+		else if (c->connected && now - c->last_rx_ms >= c->keepalive_ms)
+			conn_close(c, 0, "keepalive timeout");
+	}
 	lws_sul_schedule(m->context, 0, &m->sweep, sweep_keepalive, LWS_US_PER_SEC);
 }
 
@@ -919,11 +851,11 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		conn_opened(m, wsi, c, 0);
 		return 0;
 	case LWS_CALLBACK_RAW_RX:
-		if (c && c->id)
+		if (c && c->node.id)
 			conn_receive(m, c, in, len);
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE:
-		return c && c->id ? conn_writeable(c) : 0;
+		return c && c->node.id ? conn_writeable(c) : 0;
 	case LWS_CALLBACK_RAW_CLOSE:
 		conn_closed(m, c);
 		return 0;
@@ -946,11 +878,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		/* MQTT over WebSocket is a byte stream in binary frames: packets may span or share frames. */
-		if (c && c->id)
+		if (c && c->node.id)
 			conn_receive(m, c, in, len);
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return c && c->id ? conn_writeable(c) : 0;
+		return c && c->node.id ? conn_writeable(c) : 0;
 	case LWS_CALLBACK_CLOSED:
 		conn_closed(m, c);
 		return 0;
@@ -1014,7 +946,7 @@ mqtt_device *mqtt_device_new(const char *addr, int port, const char *cert_path, 
 	m->ext.path = MQTT_WS_PATH;
 	m->ext.attach = attach;
 	m->ext.arg = m;
-	map_grow(m);
+	connmap_init(&m->conns);
 	return m;
 }
 
@@ -1028,7 +960,7 @@ void mqtt_device_free(mqtt_device *m)
 	if (!m)
 		return;
 	outmsg_free_list(m->inbox_head);
-	free(m->buckets);
+	connmap_release(&m->conns);
 	free(m->addr);
 	free(m->cert_path);
 	free(m->key_path);

@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "connmap.h"
 #include "device_msg.h"
 #include "err.h"
 #include "log.h"
@@ -68,8 +69,7 @@ typedef struct outmsg {
 /* Per-connection state: lws's per-session data, zeroed by lws; id 0 means not (or no longer) live. */
 typedef struct ws_conn {
 	struct lws *wsi;
-	uint64_t id;
-	struct ws_conn *map_next;
+	connmap_node node; /* node.id: the conn id; 0 means not (or no longer) live */
 	outmsg *out_head, *out_tail;
 	size_t out_bytes;
 	buf rx;              /* a fragmented message being assembled; unallocated otherwise */
@@ -92,8 +92,7 @@ struct ws_device {
 	/* Service thread only (and the stopping thread once the service thread has ended). */
 	int stop_seen;
 	uint64_t next_id;
-	ws_conn **buckets; /* conn id -> ws_conn, chained through map_next */
-	size_t nbuckets, nconns;
+	connmap conns; /* conn id -> ws_conn (node) */
 	uint64_t received[DEVICE_MSG_TYPE_COUNT], errors;
 	lws_sorted_usec_list_t sweep;   /* the once-a-second keepalive sweep */
 	/* WSS: the vhost's SSL_CTX (service thread, or the starting thread before the service thread runs)
@@ -135,62 +134,10 @@ static void outmsg_free_list(outmsg *m)
 	}
 }
 
-/* ---- conn id map (service thread) ---- */
-
-static size_t map_slot(const ws_device *e, uint64_t id)
+/* The live connection with conn id, or NULL (service thread). */
+static ws_conn *conn_find(const ws_device *e, uint64_t id)
 {
-	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 20) & (e->nbuckets - 1);
-}
-
-static void map_grow(ws_device *e)
-{
-	size_t old_n = e->nbuckets;
-	ws_conn **old = e->buckets;
-
-	e->nbuckets = old_n ? old_n * 2 : 64;
-	e->buckets = xcalloc(e->nbuckets, sizeof(*e->buckets));
-	for (size_t i = 0; i < old_n; i++) {
-		for (ws_conn *c = old[i], *next; c; c = next) {
-			size_t s = map_slot(e, c->id);
-			next = c->map_next;
-			c->map_next = e->buckets[s];
-			e->buckets[s] = c;
-		}
-	}
-	free(old);
-}
-
-static void map_insert(ws_device *e, ws_conn *c)
-{
-	size_t s;
-
-	if (e->nconns >= e->nbuckets)
-		map_grow(e);
-	s = map_slot(e, c->id);
-	c->map_next = e->buckets[s];
-	e->buckets[s] = c;
-	e->nconns++;
-}
-
-static ws_conn *map_find(const ws_device *e, uint64_t id)
-{
-	ws_conn *c = e->nbuckets ? e->buckets[map_slot(e, id)] : NULL;
-
-	while (c && c->id != id)
-		c = c->map_next;
-	return c;
-}
-
-static void map_remove(ws_device *e, ws_conn *c)
-{
-	ws_conn **pp = &e->buckets[map_slot(e, c->id)];
-
-	while (*pp && *pp != c)
-		pp = &(*pp)->map_next;
-	if (*pp) {
-		*pp = c->map_next;
-		e->nconns--;
-	}
+	return connmap_entry(connmap_find(&e->conns, id), ws_conn, node);
 }
 
 /* ---- connection output (service thread) ---- */
@@ -233,7 +180,7 @@ static void conn_queue(ws_conn *c, outmsg *m)
 static void conn_reply_error(ws_device *e, ws_conn *c, const json_t *rid, int code)
 {
 	err_http_info info = err_http(code);
-	outmsg *m = outmsg_new(c->id);
+	outmsg *m = outmsg_new(c->node.id);
 
 	e->errors++;
 	metrics_count(METRIC_DEVICE_ERRORS, 1);
@@ -287,7 +234,7 @@ static int on_twin_get(ws_conn *c, const device_msg *msg)
 
 	if (rc)
 		return rc;
-	m = outmsg_new(c->id);
+	m = outmsg_new(c->node.id);
 	device_msg_encode_twin(&m->frame, msg->rid, properties ? 200 : 304, properties);
 	json_decref(properties);
 	conn_queue(c, m);
@@ -327,7 +274,7 @@ static int on_reported_patch(ws_conn *c, const device_msg *msg)
 	reported_wait *w = xcalloc(1, sizeof(*w));
 
 	w->e = lws_context_user(lws_get_context(c->wsi));
-	w->conn = c->id;
+	w->conn = c->node.id;
 	w->rid = msg->rid ? json_incref((json_t *)msg->rid) : NULL;
 	twin_batch_submit(c->device_id, c->module_id, json_incref((json_t *)msg->body), reported_done, w);
 	return 0;
@@ -448,9 +395,8 @@ static const session_ops device_session_ops = {
 
 static void close_all(ws_device *e, int code, const char *reason)
 {
-	for (size_t i = 0; i < e->nbuckets; i++)
-		for (ws_conn *c = e->buckets[i]; c; c = c->map_next)
-			conn_close(c, code, reason);
+	connmap_for_each(c, ws_conn, node, &e->conns)
+		conn_close(c, code, reason);
 }
 
 static void drain_inbox(ws_device *e)
@@ -463,7 +409,7 @@ static void drain_inbox(ws_device *e)
 	pthread_mutex_unlock(&e->inbox_lock);
 
 	for (; m; m = next) {
-		ws_conn *c = map_find(e, m->conn);
+		ws_conn *c = conn_find(e, m->conn);
 		next = m->next;
 		m->next = NULL;
 		if (c && m->close_code) {
@@ -478,7 +424,7 @@ static void drain_inbox(ws_device *e)
 	if (atomic_load(&e->stopping) && !e->stop_seen) {
 		e->stop_seen = 1;
 		close_all(e, SESSION_CLOSE_SHUTDOWN, "server shutting down");
-		if (e->nconns == 0)
+		if (connmap_count(&e->conns) == 0)
 			atomic_store(&e->drained, 1);
 	}
 }
@@ -505,10 +451,9 @@ static void sweep_keepalive(lws_sorted_usec_list_t *sul)
 	ws_device *e = lws_container_of(sul, ws_device, sweep);
 	int64_t now = now_ms();
 
-	for (size_t i = 0; i < e->nbuckets; i++)
-		for (ws_conn *c = e->buckets[i]; c; c = c->map_next)
-			if (!c->close_code)
-				conn_keepalive(c, now);
+	connmap_for_each(c, ws_conn, node, &e->conns)
+		if (!c->close_code)
+			conn_keepalive(c, now);
 	lws_sul_schedule(e->context, 0, &e->sweep, sweep_keepalive, LWS_US_PER_SEC);
 }
 
@@ -547,8 +492,7 @@ static int offers_protocol(struct lws *wsi)
 	return 0;
 }
 
-/* The thumbprints of the client certificate of a WSS connection. Returns 0, or -1 when there is none. */
-static int peer_thumbprints(struct lws *wsi, char sha1[TLS_SHA1_HEX], char sha256[TLS_SHA256_HEX])
+int ws_device_peer_thumbprints(struct lws *wsi, char sha1[TLS_SHA1_HEX], char sha256[TLS_SHA256_HEX])
 {
 	SSL *ssl = lws_get_ssl(wsi);
 	X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
@@ -572,7 +516,7 @@ static int handshake_auth(struct lws *wsi, const char *device_id, const char *mo
 		/* Browsers cannot set headers: ?authorization=<the same text, URL-encoded>; lws decodes it. */
 		token = lws_get_urlarg_by_name(wsi, "authorization=", text, sizeof(text));
 		/* No token: a client certificate (WSS) is the device's credential, matched by thumbprint. */
-		if (!token && peer_thumbprints(wsi, sha1, sha256) == 0)
+		if (!token && ws_device_peer_thumbprints(wsi, sha1, sha256) == 0)
 			return auth_check_device_x509(device_id, module_id, sha1, sha256);
 		if (!token)
 			return err_set(DH_EUNAUTH,
@@ -631,11 +575,11 @@ static void on_established(ws_device *e, struct lws *wsi, ws_conn *c)
 	int rc;
 
 	c->wsi = wsi;
-	c->id = ++e->next_id;
+	c->node.id = ++e->next_id;
 	c->last_rx_ms = now_ms();
 	c->last_ping_ms = c->last_rx_ms;
-	map_insert(e, c);
-	rc = session_open(c->device_id, c->module_id, &device_session_ops, e, c->id);
+	connmap_insert(&e->conns, &c->node);
+	rc = session_open(c->device_id, c->module_id, &device_session_ops, e, c->node.id);
 	if (rc) {
 		log_warn("device channel: session for %s could not open: %s", c->device_id, err_message());
 		conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "session could not open");
@@ -653,27 +597,27 @@ static void on_established(ws_device *e, struct lws *wsi, ws_conn *c)
 			   "twin unavailable");
 		return;
 	}
-	hello = outmsg_new(c->id);
+	hello = outmsg_new(c->node.id);
 	device_msg_encode_hello(&hello->frame, c->device_id, c->module_id, desired_version, reported_version);
 	conn_queue(c, hello);
 	log_debug("device channel: %s%s%s connected (conn %llu)", c->device_id, *c->module_id ? "/" : "", c->module_id,
-		  (unsigned long long)c->id);
+		  (unsigned long long)c->node.id);
 }
 
 static void on_closed(ws_device *e, ws_conn *c)
 {
-	if (!c || !c->id)
+	if (!c || !c->node.id)
 		return;
-	map_remove(e, c);
+	connmap_remove(&e->conns, &c->node);
 	if (c->opened)
-		session_closed(c->device_id, c->module_id, c->id);
+		session_closed(c->device_id, c->module_id, c->node.id);
 	outmsg_free_list(c->out_head);
 	c->out_head = c->out_tail = NULL;
 	buf_release(&c->rx);
 	log_debug("device channel: %s%s%s disconnected (conn %llu)", c->device_id, *c->module_id ? "/" : "",
-		  c->module_id, (unsigned long long)c->id);
-	c->id = 0;
-	if (atomic_load(&e->stopping) && e->nconns == 0)
+		  c->module_id, (unsigned long long)c->node.id);
+	c->node.id = 0;
+	if (atomic_load(&e->stopping) && connmap_count(&e->conns) == 0)
 		atomic_store(&e->drained, 1);
 }
 
@@ -772,7 +716,7 @@ static int device_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		c->last_rx_ms = now_ms();
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return c && c->id ? conn_writeable(c) : 0;
+		return c && c->node.id ? conn_writeable(c) : 0;
 	case LWS_CALLBACK_CLOSED:
 		on_closed(e, c);
 		return 0;
@@ -864,7 +808,7 @@ int ws_device_start_ext(const char *addr, int port, const char *cert_path, const
 
 	*out = NULL;
 	pthread_mutex_init(&e->inbox_lock, NULL);
-	map_grow(e);
+	connmap_init(&e->conns);
 	lws_set_log_level(LLL_ERR, lws_log_line);
 
 	memset(&info, 0, sizeof(info));
@@ -920,7 +864,7 @@ fail:
 	if (e->context)
 		lws_context_destroy(e->context);
 	free(e->protocols);
-	free(e->buckets);
+	connmap_release(&e->conns);
 	pthread_mutex_destroy(&e->inbox_lock);
 	free(e);
 	return rc;
@@ -942,7 +886,7 @@ void ws_device_stop(ws_device *e)
 	/* Connections still open are closed here, on this thread; their CLOSED callbacks end sessions. */
 	lws_context_destroy(e->context);
 	outmsg_free_list(e->inbox_head);
-	free(e->buckets);
+	connmap_release(&e->conns);
 	free(e->pending_cert);
 	free(e->pending_key);
 	free(e->protocols);

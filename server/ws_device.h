@@ -24,6 +24,11 @@ int ws_device_start_tls(const char *addr, int port, const char *cert_path, const
 
 struct lws_context;
 struct lws_protocols;
+struct lws;
+
+/* The thumbprints (hex, NUL-terminated) of the TLS client certificate on wsi's connection, for any device
+ * encoding on this edge's context. Returns 0, or -1 when the connection presented none. */
+int ws_device_peer_thumbprints(struct lws *wsi, char sha1[41], char sha256[65]);
 
 /* Another device encoding that shares this edge's lws context and service thread (IoT Hub's MQTT): its
  * WebSocket subprotocols join the device port, accepted on one upgrade path, and attach() adds its own

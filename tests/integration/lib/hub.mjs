@@ -80,12 +80,15 @@ export class Hub {
     this.exited = new Promise((resolve) => this.proc.on('close', (code, signal) => resolve({ code, signal })));
     this.base = `${this.tls ? 'https' : 'http'}://${this.addr}:${this.port}`;
     this.deviceUrl = `${this.tls ? 'wss' : 'ws'}://127.0.0.1:${this.devicePort}`;
-    for (let i = 0; i < 200; i++) {
+    // /readyz, not /healthz: the REST port answers before the device and redirect listeners are up, and a
+    // test that connects a device at once must not race them.
+    for (let i = 0; ; i++) {
       if (this.proc.exitCode !== null) throw new Error(`devicehubd exited: ${this.output}`);
       try {
-        const r = await this.fetch(`${this.base}/healthz`);
+        const r = await this.fetch(`${this.base}/readyz`);
         if (r.status === 200) break;
       } catch { /* not listening yet */ }
+      if (i >= 600) throw new Error(`devicehubd was not ready within 30 s: ${this.output}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     if (!this.ownerKey) {
