@@ -324,7 +324,7 @@ int job_control(const char *job_id, const char *action, json_t **out)
 		return rc;
 	}
 	if ((rc = control_locked(s, &j, action)) == 0 && (rc = store_commit(s)) == 0) {
-		*out = job_get(job_id, out) == 0 ? *out : NULL;
+		job_get(job_id, out); /* leaves *out NULL if the job vanished meanwhile */
 		job__wake();
 	} else {
 		store_rollback(s);

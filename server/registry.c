@@ -205,7 +205,7 @@ static int parse_identity(const json_t *body, store_identity *id, const char *no
 }
 
 /* A new identity's defaults. */
-static void identity_defaults(store_identity *id, const char *device_id, const char *module_id, const char *now)
+static void identity_defaults(store_identity *id, const char *device_id, const char *module_id)
 {
 	memset(id, 0, sizeof(*id));
 	snprintf(id->device_id, sizeof(id->device_id), "%s", device_id);
@@ -216,7 +216,6 @@ static void identity_defaults(store_identity *id, const char *device_id, const c
 	snprintf(id->connection_state_updated_time, sizeof(id->connection_state_updated_time), "%s", CLOCK_NEVER);
 	snprintf(id->last_activity_time, sizeof(id->last_activity_time), "%s", CLOCK_NEVER);
 	snprintf(id->auth_type, sizeof(id->auth_type), "sas");
-	(void)now;
 }
 
 /* Checks that ids in the body, when present, agree with the path. */
@@ -278,7 +277,7 @@ int registry__put_locked(store *s, const char *device_id, const char *module_id,
 			return rc;
 		if (module_id && *module_id && store_device_get(s, device_id, "", id, NULL) != 0)
 			return err_set(DH_ENODEVICE, "device '%s' not found", device_id);
-		identity_defaults(id, device_id, module_id, now);
+		identity_defaults(id, device_id, module_id);
 		if ((rc = parse_identity(body, id, now)) != 0)
 			return rc;
 		twin_init(&tw, now);
