@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev
           libmicrohttpd-dev libwebsockets-dev libsqlite3-dev libjansson-dev libmbedtls-dev libcmocka-dev libicu-dev
           libssl-dev libjs-chart.js sqlite3 wrk curl openssl nodejs npm
-          libjs-chart.js chromium)
+          chromium)
 
 missing=()
 for p in "${packages[@]}"; do
