@@ -197,3 +197,66 @@ CREATE TABLE import_errors (
     message     TEXT    NOT NULL,
     PRIMARY KEY (import_id, line)
 ) WITHOUT ROWID;
+CREATE TABLE accounts (
+    name             TEXT    PRIMARY KEY,
+    role             TEXT    NOT NULL,   -- viewer | operator | admin
+    password_hash    TEXT    NOT NULL,   -- base64 of 32 bytes
+    salt             TEXT    NOT NULL,   -- base64 of 16 random bytes
+    iterations       INTEGER NOT NULL,
+    created_time     TEXT    NOT NULL,   -- ISO 8601 UTC
+    last_login_time  TEXT                -- NULL until the first login
+);
+CREATE TABLE operator_sessions (
+    token_hash    TEXT    PRIMARY KEY,   -- hex SHA-256 of the dh_session cookie's token
+    account       TEXT    NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+    csrf_token    TEXT    NOT NULL,
+    created_time  TEXT    NOT NULL,
+    expires_ms    INTEGER NOT NULL       -- Unix milliseconds; fixed at login (12 h)
+) WITHOUT ROWID;
+CREATE INDEX operator_sessions_account ON operator_sessions (account);
+CREATE TABLE audit_log (
+    id            INTEGER PRIMARY KEY,
+    time          TEXT    NOT NULL,      -- ISO 8601 UTC
+    time_ms       INTEGER NOT NULL,      -- the same, Unix milliseconds (filters)
+    who           TEXT    NOT NULL,      -- account name, policy:<name>, device:<id> or anonymous
+    action        TEXT    NOT NULL,      -- method + route pattern, "PUT /devices/{}"
+    path          TEXT    NOT NULL,      -- the concrete path
+    status        INTEGER NOT NULL,
+    from_address  TEXT    NOT NULL
+);
+CREATE INDEX audit_log_time ON audit_log (time_ms);
+CREATE TABLE fleet_counters (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    total    INTEGER NOT NULL,
+    enabled  INTEGER NOT NULL
+);
+CREATE TRIGGER fleet_counters_on_insert AFTER INSERT ON identities
+WHEN NEW.module_id = ''
+BEGIN
+    UPDATE fleet_counters SET total = total + 1, enabled = enabled + (NEW.status = 'enabled') WHERE id = 1;
+END;
+CREATE TRIGGER fleet_counters_on_delete AFTER DELETE ON identities
+WHEN OLD.module_id = ''
+BEGIN
+    UPDATE fleet_counters SET total = total - 1, enabled = enabled - (OLD.status = 'enabled') WHERE id = 1;
+END;
+CREATE TRIGGER fleet_counters_on_status AFTER UPDATE OF status ON identities
+WHEN NEW.module_id = '' AND OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE fleet_counters SET enabled = enabled + (NEW.status = 'enabled') - (OLD.status = 'enabled') WHERE id = 1;
+END;
+CREATE TABLE fleet_history (
+    time_ms    INTEGER PRIMARY KEY,   -- Unix milliseconds (hub clock) of the sample
+    total      INTEGER NOT NULL,
+    enabled    INTEGER NOT NULL,
+    connected  INTEGER NOT NULL
+);
+CREATE TABLE health_rules (
+    name          TEXT    PRIMARY KEY,
+    condition     TEXT    NOT NULL,
+    threshold     INTEGER NOT NULL DEFAULT 0,
+    severity      TEXT    NOT NULL,   -- warning | critical
+    description   TEXT    NOT NULL DEFAULT '',
+    created_time  TEXT    NOT NULL,   -- ISO 8601 UTC
+    updated_time  TEXT    NOT NULL
+);

@@ -19,6 +19,7 @@ typedef struct config {
 	int mqtt_port;
 	char hostname[256];
 	char owner_key[128];
+	char admin_password[257];            /* the first admin account's password; "" = random, printed */
 	char log_level[16];
 	char log_format[8];
 	int metrics_public;
@@ -30,6 +31,9 @@ typedef struct config {
 	char tls_key[512];
 	int archive_retention_days;       /* retired twins older than this are purged; 0 = keep forever */
 	int http_redirect_port;          /* 0 = off; with TLS, plain HTTP answering 308 to https:// */
+	int fleet_history_interval;      /* seconds between fleet_history samples */
+	int fleet_history_days;          /* fleet_history rows older than this are pruned */
+	int health_interval;             /* seconds between health rule evaluations */
 	char *indexes[CONFIG_MAX_INDEXES];   /* owned; --index may repeat; env takes a comma-separated list */
 	int nindexes;
 } config;

@@ -77,6 +77,13 @@ int configuration_delete(const char *id, const char *if_match);
  * "targetedCount" and "customMetricQueryResults" {name: count} for the queries that are valid. */
 int configuration_test_queries(const json_t *body, json_t **out);
 
+/* Drift of configuration id (configuration_drift.c): for each leaf of its desired content, among the
+ * devices it targets (as the reconciler last recorded them), how many report the desired value at the same
+ * path and how many do not, and the oldest desired $lastUpdated of that leaf among those that do not.
+ * OUT: *out {"configurationId","targetedCount","properties":[{"path":"properties.desired.x.y","value",
+ * "matched","drifting","oldestDriftSince": ISO|null}]} (new reference). DH_ENOCONFIG when absent. */
+int configuration_drift(const char *id, json_t **out);
+
 /* ---- the reconciler ---- */
 
 /* Starts the reconciler thread: a pass about every second and right after a configuration changes.

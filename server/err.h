@@ -22,6 +22,7 @@ typedef enum dh_err {
 	DH_ERIGHT = -12,       /* 401 the policy lacks the right */
 	/* 403 */
 	DH_EQUOTA = -20,       /* 403002 IotHubQuotaExceeded */
+	DH_EFORBIDDEN = -21,   /* 403 Forbidden: the signed-in account's role is not enough, or no CSRF token */
 	/* 404 */
 	DH_ENODEVICE = -30,    /* 404001 DeviceNotFound */
 	DH_ENOMODULE = -31,    /* 404010 ModuleNotFound */
@@ -42,6 +43,8 @@ typedef enum dh_err {
 	DH_EMEDIA = -45,       /* 415 unsupported content type */
 	DH_EARTEXISTS = -48,   /* 409 ArtifactAlreadyExists */
 	DH_ERANGE = -49,       /* 416 RequestedRangeNotSatisfiable */
+	DH_ECONFLICT = -60,    /* 409 Conflict (e.g. deleting the last admin account) */
+	DH_ETHROTTLE = -61,    /* 429001 ThrottlingException (too many failed logins) */
 	/* 5xx */
 	DH_ENOMEM = -50,       /* 500001 ServerError (out of memory) */
 	DH_EIO = -51,          /* 500001 ServerError (storage failed) */

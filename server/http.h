@@ -6,6 +6,8 @@
 #ifndef DH_HTTP_H
 #define DH_HTTP_H
 
+#include "account.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +67,12 @@ enum http_route_flags {
 	HTTP_PUBLIC = 2,        /* no Authorization needed */
 	HTTP_RAW_BODY = 4,      /* the body is bytes of any content type (req->raw_body), not parsed */
 	HTTP_OWN_AUTH = 8,      /* the handler checks Authorization itself (device tokens); right unused */
+	/* Operator sessions (dh_session cookie; docs/accounts.md). The role a session needs comes from the
+	 * row in one place, http_route_role(); these flags are its exceptions. */
+	HTTP_READS = 16,        /* a POST that only reads (queries, dry runs): viewer is enough */
+	HTTP_ADMIN = 32,        /* admin, whatever the right (accounts, audit, keys, ...) */
+	HTTP_SESSION = 64,      /* a session is required (SAS tokens refused); any role */
+	HTTP_SELF = 128,        /* any role; the handler checks further (one's own account, or an admin) */
 };
 
 typedef struct http_route {
@@ -79,6 +87,29 @@ typedef struct http_route {
 
 /* The route table (http_routes.c), ended by a row with method NULL. */
 extern const http_route http_routes[];
+
+/* The least role an operator session needs for route r (ACCOUNT_NONE: public or device-facing, no
+ * session check). The one place that decides it: HTTP_ADMIN → admin; HTTP_READS/SESSION/SELF → viewer;
+ * RegistryWrite or Owner → admin; RegistryRead → viewer; ServiceConnect: GET → viewer, else operator. */
+account_role http_route_role(const http_route *r);
+
+/* Who is calling, as the gate established it. */
+typedef struct http_caller {
+	char who[160];              /* for the audit log: the account name, "policy:<name>", "device:<id>",
+				     * or "anonymous" */
+	int has_session;            /* 1: signed in with a dh_session cookie; session is set */
+	account_session session;
+} http_caller;
+
+/* The caller of req (owned by the gate, valid during the handler). */
+const http_caller *http_request_caller(const http_request *req);
+/* Names the caller for the audit log when the gate could not (the login route: the account name). */
+void http_request_set_who(const http_request *req, const char *who);
+/* 1 when the caller holds right (a SAS token: auth_check; a session: an admin for RegistryWrite/Owner,
+ * else any role) — for handlers whose need depends on arguments (exports with keys). */
+int http_caller_may(const http_request *req, int right);
+/* 1 when the request came over HTTPS. */
+int http_request_is_tls(const http_request *req);
 
 /* Adds a header to res (at most HTTP_MAX_HEADERS; later ones are dropped). name must be static. */
 void http_response_header(http_response *res, const char *name, const char *fmt, ...)

@@ -51,3 +51,8 @@ int http_configuration_test_queries(const http_request *req, http_response *res)
 {
 	return configuration_test_queries(req->body, &res->body);
 }
+
+int http_configuration_drift(const http_request *req, http_response *res)
+{
+	return configuration_drift(req->segs[2], &res->body);
+}

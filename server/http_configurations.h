@@ -9,5 +9,7 @@ int http_configuration_get(const http_request *req, http_response *res);
 int http_configuration_delete(const http_request *req, http_response *res);
 int http_configuration_list(const http_request *req, http_response *res);
 int http_configuration_test_queries(const http_request *req, http_response *res);
+/* GET /devicehub/configurations/{id}/drift */
+int http_configuration_drift(const http_request *req, http_response *res);
 
 #endif

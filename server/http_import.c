@@ -55,16 +55,18 @@ static void export_free(void *stream)
 int http_export(const http_request *req, http_response *res)
 {
 	const char *keys = http_query_arg(req, "keys");
-	const char *auth_value = http_header(req, "Authorization");
 	int with_keys = keys && strcmp(keys, "true") == 0;
 	export_stream *x = NULL;
 	int rc;
 
 	if (keys && !with_keys && strcmp(keys, "false") != 0)
 		return err_set(DH_EINVAL, "keys must be true or false");
-	/* Keys are credentials: reading them takes the right to write them (the owner holds every right). */
-	if (with_keys && (rc = auth_check(auth_value, auth_value ? strlen(auth_value) : 0, AUTH_REGISTRY_WRITE)) != 0)
-		return rc;
+	/* Keys are credentials: reading them takes the right to write them (the owner holds every right; of
+	 * signed-in accounts, an admin). */
+	if (with_keys && !http_caller_may(req, AUTH_REGISTRY_WRITE))
+		return http_request_caller(req)->has_session
+			       ? err_set(DH_EFORBIDDEN, "keys=true needs the admin role")
+			       : err_set(DH_ERIGHT, "keys=true needs RegistryWrite");
 	if ((rc = export_open(with_keys, &x)) != 0)
 		return rc;
 	res->stream_read = export_next;

@@ -15,7 +15,8 @@ static const char *param_name(const char *prev, size_t n)
 		const char *segment;
 		const char *param;
 	} names[] = {{"devices", "deviceId"}, {"twins", "deviceId"}, {"modules", "moduleId"},
-		     {"policies", "policyName"}, {"rollouts", "rolloutId"}, {"{}", "action"}, {"v2", "jobId"}, {"ui", "file"}, {"artifacts", "artifactId"}};
+		     {"policies", "policyName"}, {"rollouts", "rolloutId"}, {"{}", "action"}, {"v2", "jobId"}, {"ui", "file"}, {"artifacts", "artifactId"},
+		     {"accounts", "accountName"}};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i].segment) == n && strncmp(prev, names[i].segment, n) == 0)
@@ -56,9 +57,16 @@ static json_t *openapi_operation(const http_route *r, json_t *params)
 	json_t *op = json_pack("{s:s, s:o, s:{s:{s:s}}}", "summary", r->summary, "parameters", params,
 			       "responses", "default", "description", "JSON; errors use IoT Hub's error body");
 
-	if (!(r->flags & HTTP_PUBLIC))
+	if (r->flags & HTTP_OWN_AUTH)
 		json_object_set_new(op, "security", json_pack("[{s:[]}]", "sas"));
 	json_object_set_new(op, "x-devicehub-right", json_integer(r->right));
+	/* The least role a signed-in account needs (docs/accounts.md); absent on public and device routes. */
+	if (http_route_role(r) != ACCOUNT_NONE)
+		json_object_set_new(op, "x-devicehub-role", json_string(account_role_name(http_route_role(r))));
+	if (r->flags & (HTTP_SESSION | HTTP_SELF))
+		json_object_set_new(op, "security", json_pack("[{s:[]}]", "session"));
+	else if (http_route_role(r) != ACCOUNT_NONE)
+		json_object_set_new(op, "security", json_pack("[{s:[]}, {s:[]}]", "sas", "session"));
 	if (r->flags & HTTP_JSON_BODY)
 		json_object_set_new(op, "requestBody",
 				    json_pack("{s:b, s:{s:{}}}", "required", 1, "content", "application/json"));
@@ -85,8 +93,11 @@ json_t *http_openapi(void)
 		buf_release(&path);
 		buf_release(&method);
 	}
-	return json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:{s:{s:s, s:s, s:s, s:s}}}}", "openapi", "3.0.3", "info",
-			 "title", "devicehub REST API", "version", "2021-04-12", "paths", paths, "components",
-			 "securitySchemes", "sas", "type", "apiKey", "in", "header", "name", "Authorization",
-			 "description", "SharedAccessSignature sr=<host>&sig=..&se=..&skn=<policy>");
+	return json_pack("{s:s, s:{s:s, s:s}, s:o, s:{s:{s:{s:s, s:s, s:s, s:s}, s:{s:s, s:s, s:s, s:s}}}}", "openapi",
+			 "3.0.3", "info", "title", "devicehub REST API", "version", "2021-04-12", "paths", paths,
+			 "components", "securitySchemes", "sas", "type", "apiKey", "in", "header", "name",
+			 "Authorization", "description", "SharedAccessSignature sr=<host>&sig=..&se=..&skn=<policy>",
+			 "session", "type", "apiKey", "in", "cookie", "name", "dh_session", "description",
+			 "An account's session from POST /devicehub/login; non-GET requests also send X-CSRF-Token; "
+			 "x-devicehub-role is the least role the operation needs");
 }

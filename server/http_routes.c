@@ -11,9 +11,12 @@
 #include "buf.h"
 #include "embed.h"
 #include "err.h"
+#include "http_accounts.h"
 #include "http_artifact.h"
 #include "http_backup.h"
 #include "http_configurations.h"
+#include "http_fleet.h"
+#include "http_events.h"
 #include "http_import.h"
 #include "http_groups.h"
 #include "http_observe.h"
@@ -203,28 +206,59 @@ static const char *content_type_for(const char *name)
 	return "application/octet-stream";
 }
 
-/* Dashboard assets are compiled in: a name either is in the table or is not, so nothing can traverse. */
-static int serve_asset(const char *name, http_response *res)
+/* The dashboard runs no inline script or style, so a strict policy holds; the event socket is on the
+ * device port (another origin), hence ws:/wss: in connect-src. Fits a response header value (160). */
+#define DASHBOARD_CSP                                                                                  \
+	"default-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; "          \
+	"form-action 'self'; frame-ancestors 'none'"
+_Static_assert(sizeof(DASHBOARD_CSP) <= sizeof(((http_response *)0)->headers[0].value), "CSP too long");
+
+/* A strong validator for a compiled-in file: FNV-1a over its bytes (they change only with the binary). */
+static void asset_etag(const embed_file *f, char *out, size_t n)
 {
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < f->size; i++)
+		h = (h ^ f->data[i]) * 1099511628211ull;
+	snprintf(out, n, "%016llx-%zx", (unsigned long long)h, f->size);
+}
+
+/* Dashboard assets are compiled in: a name either is in the table or is not, so nothing can traverse.
+ * Browsers revalidate every load (no-cache) and get 304 while the ETag still matches. */
+static int serve_asset(const http_request *req, const char *name, http_response *res)
+{
+	const char *if_none_match = http_header(req, "If-None-Match");
+
 	for (const embed_file *f = embed_web; f->name; f++) {
-		if (strcmp(f->name, name) == 0) {
-			res->raw = f->data;
-			res->raw_len = f->size;
-			res->content_type = content_type_for(name);
+		if (strcmp(f->name, name) != 0)
+			continue;
+		asset_etag(f, res->etag, sizeof(res->etag));
+		http_response_header(res, "Cache-Control", "no-cache");
+		http_response_header(res, "X-Content-Type-Options", "nosniff");
+		if (strcmp(name, "index.html") == 0) {
+			http_response_header(res, "Content-Security-Policy", "%s", DASHBOARD_CSP);
+			http_response_header(res, "Referrer-Policy", "no-referrer");
+		}
+		if (if_none_match && strstr(if_none_match, res->etag)) {
+			res->status = 304;
 			return 0;
 		}
+		res->raw = f->data;
+		res->raw_len = f->size;
+		res->content_type = content_type_for(name);
+		return 0;
 	}
 	return err_set(DH_ENOROUTE, "no dashboard file named '%s'", name);
 }
 
 static int h_index(const http_request *req, http_response *res)
 {
-	return serve_asset("index.html", res);
+	return serve_asset(req, "index.html", res);
 }
 
 static int h_asset(const http_request *req, http_response *res)
 {
-	return serve_asset(req->segs[1], res);
+	return serve_asset(req, req->segs[1], res);
 }
 
 /* The one route table. Order matters only where patterns overlap: literal paths come first. */
@@ -237,12 +271,27 @@ const http_route http_routes[] = {
 	{"GET", "/", h_index, AUTH_NONE, 0, HTTP_PUBLIC, "The dashboard"},
 	{"GET", "/ui/{}", h_asset, AUTH_NONE, 0, HTTP_PUBLIC, "A dashboard asset"},
 	{"GET", "/openapi.json", h_openapi, AUTH_NONE, 0, HTTP_PUBLIC, "This API as an OpenAPI 3 document"},
+	{"POST", "/devicehub/login", http_login, AUTH_NONE, 4 * KB, HTTP_JSON_BODY | HTTP_PUBLIC,
+	 "Sign in with {name, password}: sets the dh_session cookie; answers {name, role, csrfToken, expiresTime}"},
+	{"POST", "/devicehub/logout", http_logout, AUTH_NONE, 0, HTTP_SESSION, "End this session (204)"},
+	{"GET", "/devicehub/session", http_session_get, AUTH_NONE, 0, HTTP_SESSION,
+	 "The signed-in account {name, role, csrfToken, expiresTime}; 401 when not signed in"},
+	{"GET", "/devicehub/accounts", http_account_list, AUTH_OWNER, 0, HTTP_ADMIN, "List operator accounts"},
+	{"PUT", "/devicehub/accounts/{}", http_account_put, AUTH_OWNER, 4 * KB, HTTP_JSON_BODY | HTTP_ADMIN,
+	 "Create (password needed) or update an account {role, password?}"},
+	{"DELETE", "/devicehub/accounts/{}", http_account_delete, AUTH_OWNER, 0, HTTP_ADMIN,
+	 "Delete an account and its sessions (never the last admin)"},
+	{"PUT", "/devicehub/accounts/{}/password", http_account_password, AUTH_OWNER, 4 * KB, HTTP_JSON_BODY | HTTP_SELF,
+	 "Set a password {currentPassword, password}: one's own, or an admin for anyone; other sessions end"},
+	{"GET", "/devicehub/audit", http_audit_list, AUTH_OWNER, 0, HTTP_ADMIN,
+	 "The audit log, newest first (top, continuationToken, who, action, since, until)"},
 	{"GET", "/jobs/v2/query", http_job_query, AUTH_SERVICE_CONNECT, 0, 0, "List jobs (jobType, jobStatus)"},
 	{"PUT", "/jobs/v2/{}", http_job_put, AUTH_SERVICE_CONNECT, 160 * KB, HTTP_JSON_BODY,
 	 "Create a scheduleDeviceMethod or scheduleUpdateTwin job"},
 	{"GET", "/jobs/v2/{}", http_job_get, AUTH_SERVICE_CONNECT, 0, 0, "Get a job with its device statistics"},
 	{"POST", "/jobs/v2/{}/cancel", http_job_cancel, AUTH_SERVICE_CONNECT, 0, 0, "Cancel a job"},
-	{"POST", "/devicehub/rollouts/dryrun", http_rollout_dry_run, AUTH_SERVICE_CONNECT, 160 * KB, HTTP_JSON_BODY,
+	{"POST", "/devicehub/rollouts/dryrun", http_rollout_dry_run, AUTH_SERVICE_CONNECT, 160 * KB,
+	 HTTP_JSON_BODY | HTTP_READS,
 	 "A rollout's targets, phase sizes, firmware versions and offline devices, without starting it"},
 	{"PUT", "/devicehub/rollouts/{}", http_rollout_put, AUTH_SERVICE_CONNECT, 160 * KB, HTTP_JSON_BODY,
 	 "Create a rollout: a job body plus a policy (phases, rate, gates, windows)"},
@@ -281,7 +330,7 @@ const http_route http_routes[] = {
 	 "Purge archived twins retired more than ?olderThanDays= days ago"},
 	{"GET", "/devicehub/archive/export", http_archive_export, AUTH_REGISTRY_READ, 0, 0, "The archive as JSON lines"},
 	{"GET", "/devicehub/archive/{}", http_archive_get, AUTH_REGISTRY_READ, 0, 0, "A retired device's archived twin"},
-	{"POST", "/devices/query", h_query, AUTH_SERVICE_CONNECT, 16 * KB, HTTP_JSON_BODY,
+	{"POST", "/devices/query", h_query, AUTH_SERVICE_CONNECT, 16 * KB, HTTP_JSON_BODY | HTTP_READS,
 	 "Query twins with IoT Hub's query language"},
 	{"GET", "/devices", h_devices_list, AUTH_REGISTRY_READ, 0, 0, "List device identities (top=N, at most 1000)"},
 	{"POST", "/devices", h_bulk, AUTH_REGISTRY_WRITE, 1024 * KB, HTTP_JSON_BODY,
@@ -314,13 +363,15 @@ const http_route http_routes[] = {
 	{"PUT", "/twins/{}/modules/{}", h_twin_put, AUTH_SERVICE_CONNECT, 96 * KB, HTTP_JSON_BODY,
 	 "Replace a module twin's tags and desired properties"},
 	{"POST", "/configurations/testQueries", http_configuration_test_queries, AUTH_SERVICE_CONNECT, 64 * KB,
-	 HTTP_JSON_BODY, "Validate a target condition and metric queries and count what they select"},
+	 HTTP_JSON_BODY | HTTP_READS, "Validate a target condition and metric queries and count what they select"},
 	{"GET", "/configurations", http_configuration_list, AUTH_SERVICE_CONNECT, 0, 0,
 	 "List configurations (top=N, at most 100)"},
 	{"PUT", "/configurations/{}", http_configuration_put, AUTH_SERVICE_CONNECT, 64 * KB, HTTP_JSON_BODY,
 	 "Create a configuration (no If-Match) or update it (If-Match)"},
 	{"GET", "/configurations/{}", http_configuration_get, AUTH_SERVICE_CONNECT, 0, 0,
 	 "Get a configuration with its metrics"},
+	{"GET", "/devicehub/configurations/{}/drift", http_configuration_drift, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Per desired path of a configuration: targeted devices reporting the desired value and drifting ones"},
 	{"DELETE", "/configurations/{}", http_configuration_delete, AUTH_SERVICE_CONNECT, 0, 0,
 	 "Delete a configuration; its settings are taken back from the devices"},
 	{"GET", "/devicehub/groups", http_group_list, AUTH_SERVICE_CONNECT, 0, 0,
@@ -332,6 +383,19 @@ const http_route http_routes[] = {
 	{"DELETE", "/devicehub/groups/{}", http_group_delete, AUTH_SERVICE_CONNECT, 0, 0, "Delete a device group"},
 	{"GET", "/devicehub/groups/{}/devices", http_group_devices, AUTH_SERVICE_CONNECT, 0, 0,
 	 "The group's member twins, paged like /devices/query"},
+	{"GET", "/devicehub/fleet", http_fleet_get, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Device counts now: total, enabled, disabled, connected"},
+	{"GET", "/devicehub/fleet/history", http_fleet_history, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Sampled fleet counts (?since=&until= ISO 8601; at most 2000 points, averaged per bucket beyond)"},
+	{"GET", "/devicehub/health", http_health_get, AUTH_SERVICE_CONNECT, 0, 0,
+	 "The last evaluation of every health rule: count, breaking, up to 10 device ids"},
+	{"GET", "/devicehub/health-rules", http_health_rule_list, AUTH_SERVICE_CONNECT, 0, 0, "List health rules"},
+	{"PUT", "/devicehub/health-rules/{}", http_health_rule_put, AUTH_SERVICE_CONNECT, 16 * KB, HTTP_JSON_BODY,
+	 "Create (201) or replace (200) a health rule {condition, threshold, severity, description}"},
+	{"DELETE", "/devicehub/health-rules/{}", http_health_rule_delete, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Delete a health rule"},
+	{"GET", "/devicehub/twin-paths", http_twin_paths, AUTH_SERVICE_CONNECT, 0, 0,
+	 "Leaf twin paths in use (recently updated twins and the tag schema), for autocomplete; cached 60 s"},
 	{"GET", "/devicehub/tag-schema/violations", http_tag_schema_violations, AUTH_SERVICE_CONNECT, 0, 0,
 	 "Twins whose stored tags break the tag schema (at most 1000, with a count); changes nothing"},
 	{"PUT", "/devicehub/tag-schema", http_tag_schema_put, AUTH_OWNER, 64 * KB, HTTP_JSON_BODY,
@@ -360,6 +424,10 @@ const http_route http_routes[] = {
 	{"GET", "/devicehub/artifacts/{}", http_artifact_get, AUTH_SERVICE_CONNECT, 0, 0, "An artifact's metadata"},
 	{"DELETE", "/devicehub/artifacts/{}", http_artifact_delete, AUTH_SERVICE_CONNECT, 0, 0,
 	 "Delete an artifact and its file"},
+	{"POST", "/devicehub/events/ticket", http_events_ticket, AUTH_SERVICE_CONNECT, 0, HTTP_READS,
+	 "A single-use ticket (60 s) for the live event socket, with its port, path and whether it is TLS"},
+	{"GET", "/devicehub/events", http_events_list, AUTH_SERVICE_CONNECT, 0, 0,
+	 "The latest events, newest first: top=N (1-1000, default 50), types=a,b"},
 	{"GET", "/devicehub/artifacts/{}/content", http_artifact_content, AUTH_NONE, 0, HTTP_OWN_AUTH,
 	 "Download the package (device token or ServiceConnect/DeviceConnect policy token); Range supported"},
 	{NULL, NULL, NULL, 0, 0, 0, NULL},

@@ -5,6 +5,8 @@
  */
 #include "http.h"
 
+#include "account.h"
+#include "audit.h"
 #include "auth.h"
 #include "buf.h"
 #include "clock.h"
@@ -12,6 +14,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "metrics.h"
+#include "sas.h"
 #include "store.h"
 #include "url.h"
 
@@ -63,6 +66,12 @@ typedef struct http_ctx {
 	int answer_code;
 	http_response answer;
 	char answer_message[512];
+	/* Who called (http_request_caller), from where, and whether a handler ran (the audit log records
+	 * changes that reached one). scrub: a non-admin session, whose answers lose their keys. */
+	http_caller caller;
+	char from[64];
+	int reached;
+	int scrub;
 } http_ctx;
 
 static atomic_ullong http_request_counter;
@@ -358,6 +367,151 @@ static int take_body(http_ctx *ctx, const http_route *route, http_request *req)
 	return json_util_parse(ctx->body.data, ctx->body.len, JSON_UTIL_MAX_DEPTH, &req->body);
 }
 
+account_role http_route_role(const http_route *r)
+{
+	if (r->flags & (HTTP_PUBLIC | HTTP_OWN_AUTH))
+		return ACCOUNT_NONE;
+	if (r->flags & HTTP_ADMIN)
+		return ACCOUNT_ADMIN;
+	if (r->flags & (HTTP_READS | HTTP_SESSION | HTTP_SELF))
+		return ACCOUNT_VIEWER;
+	if (r->right & (AUTH_REGISTRY_WRITE | AUTH_OWNER))
+		return ACCOUNT_ADMIN;
+	if (r->right & AUTH_REGISTRY_READ)
+		return ACCOUNT_VIEWER;
+	if (r->right & AUTH_SERVICE_CONNECT)
+		return strcmp(r->method, "GET") == 0 ? ACCOUNT_VIEWER : ACCOUNT_OPERATOR;
+	return ACCOUNT_ADMIN; /* any other right: nothing an operator session is meant to reach */
+}
+
+const http_caller *http_request_caller(const http_request *req)
+{
+	return &((http_ctx *)req->ctx)->caller;
+}
+
+void http_request_set_who(const http_request *req, const char *who)
+{
+	http_ctx *ctx = req->ctx;
+
+	snprintf(ctx->caller.who, sizeof(ctx->caller.who), "%s", who);
+}
+
+int http_caller_may(const http_request *req, int right)
+{
+	const http_caller *caller = http_request_caller(req);
+	const char *auth_value;
+
+	if (caller->has_session)
+		return caller->session.role >= ((right & (AUTH_REGISTRY_WRITE | AUTH_OWNER)) ? ACCOUNT_ADMIN : ACCOUNT_VIEWER);
+	auth_value = http_header(req, "Authorization");
+	return auth_check(auth_value, auth_value ? strlen(auth_value) : 0, right) == 0;
+}
+
+int http_request_is_tls(const http_request *req)
+{
+	return MHD_get_connection_info((struct MHD_Connection *)req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL;
+}
+
+/* The audit name of a token's signer: "policy:<skn>", "device:<id>" (a device or registration token),
+ * else "anonymous". Only a name: whether the token is valid is auth's business. */
+static void name_token_caller(http_caller *caller, const char *auth_value)
+{
+	sas_token t;
+	const char *id;
+
+	snprintf(caller->who, sizeof(caller->who), "anonymous");
+	if (!auth_value || sas_parse(auth_value, strlen(auth_value), &t) != 0)
+		return;
+	if (t.skn[0]) {
+		snprintf(caller->who, sizeof(caller->who), "policy:%.120s", t.skn);
+		return;
+	}
+	if ((id = strstr(t.sr, "/devices/")) != NULL)
+		id += strlen("/devices/");
+	else if ((id = strstr(t.sr, "/registrations/")) != NULL)
+		id += strlen("/registrations/");
+	if (id)
+		snprintf(caller->who, sizeof(caller->who), "device:%.*s", (int)strcspn(id, "/"), id);
+}
+
+static int changes_state(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+/* A signed-in session (dh_session cookie, no Authorization) for route: its role must reach the route's,
+ * and a request that may change something must carry the session's CSRF token. */
+static int authorize_session(const http_request *req, http_ctx *ctx, const http_route *route, const char *cookie)
+{
+	account_session *se = &ctx->caller.session;
+	account_role need = http_route_role(route);
+	int rc;
+
+	if ((rc = account_session_from_cookie(cookie, se)) != 0)
+		return rc;
+	ctx->caller.has_session = 1;
+	snprintf(ctx->caller.who, sizeof(ctx->caller.who), "%s", se->name);
+	if (se->role < need)
+		return err_set(DH_EFORBIDDEN, "this needs the %s role; account '%s' is %s", account_role_name(need),
+			       se->name, account_role_name(se->role));
+	if (changes_state(req->method) && !account_csrf_ok(se, http_header(req, "X-CSRF-Token")))
+		return err_set(DH_EFORBIDDEN, "a signed-in request that may change something needs the X-CSRF-Token "
+					      "header of the session");
+	ctx->scrub = se->role < ACCOUNT_ADMIN;
+	return 0;
+}
+
+/* Who may call route: a SAS token in Authorization exactly as always (the policy's rights); without
+ * one, a dh_session cookie (authorize_session). Public and device-facing routes only get a name. */
+static int authorize(const http_request *req, http_ctx *ctx, const http_route *route)
+{
+	const char *auth_value = http_header(req, "Authorization");
+	const char *cookie = http_header(req, "Cookie");
+	int rc;
+
+	if (route->flags & (HTTP_PUBLIC | HTTP_OWN_AUTH)) {
+		name_token_caller(&ctx->caller, auth_value);
+		return 0;
+	}
+	if (!auth_value && account_cookie_present(cookie))
+		return authorize_session(req, ctx, route, cookie);
+	if (route->flags & HTTP_SESSION)
+		return err_set(DH_EUNAUTH, "not signed in: this needs an account's session (POST /devicehub/login)");
+	if ((rc = auth_check(auth_value, auth_value ? strlen(auth_value) : 0, route->right)) != 0)
+		return rc;
+	name_token_caller(&ctx->caller, auth_value);
+	return 0;
+}
+
+/* Non-admin sessions read everything but keys: every member named primaryKey or secondaryKey, at any
+ * depth, becomes null. */
+static void scrub_keys(json_t *v)
+{
+	const char *name;
+	json_t *member;
+	void *tmp;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach_safe(v, tmp, name, member) {
+			if (strcmp(name, "primaryKey") == 0 || strcmp(name, "secondaryKey") == 0)
+				json_object_set_new(v, name, json_null());
+			else
+				scrub_keys(member);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, member)
+			scrub_keys(member);
+	}
+}
+
+/* After an answer was queued: a change that reached a handler goes to the audit log. */
+static void audit_answer(const http_ctx *ctx, const char *url, int status)
+{
+	if (ctx->reached && ctx->route && changes_state(ctx->route->method))
+		audit_record(ctx->caller.who, ctx->route->method, ctx->route->pattern, url, status, ctx->from);
+}
+
 /* The gate: everything between the wire and a handler. */
 static int dispatch(struct MHD_Connection *c, const char *url, const char *method, http_ctx *ctx,
 		    http_response *res)
@@ -365,7 +519,6 @@ static int dispatch(struct MHD_Connection *c, const char *url, const char *metho
 	http_request req;
 	const http_route *route = NULL;
 	char if_match[128];
-	const char *auth_value;
 	int rc;
 
 	memset(&req, 0, sizeof(req));
@@ -375,17 +528,16 @@ static int dispatch(struct MHD_Connection *c, const char *url, const char *metho
 	if ((rc = split_path(url, ctx, &req)) != 0 || (rc = find_route(method, &req, &route)) != 0)
 		return rc;
 	ctx->route = route;
-	if (!(route->flags & (HTTP_PUBLIC | HTTP_OWN_AUTH))) {
-		auth_value = http_header(&req, "Authorization");
-		if ((rc = auth_check(auth_value, auth_value ? strlen(auth_value) : 0, route->right)) != 0)
-			return rc;
-	}
+	http_peer_address(&req, ctx->from, sizeof(ctx->from));
+	if ((rc = authorize(&req, ctx, route)) != 0)
+		return rc;
 	if (ctx->body.len > (route->body_limit ? route->body_limit : HTTP_DEFAULT_LIMIT))
 		ctx->too_big = 1;
 	if ((rc = take_body(ctx, route, &req)) != 0)
 		return rc;
 	req.if_match = unquote_etag(http_header(&req, "If-Match"), if_match, sizeof(if_match));
 	res->status = 200;
+	ctx->reached = 1;
 	rc = route->handler(&req, res);
 	store_end_request(store_thread_if_open());
 	json_decref(req.body);
@@ -399,16 +551,17 @@ static size_t upload_limit(const char *url, const char *method, http_ctx *ctx, s
 {
 	http_request req;
 	const http_route *route = NULL;
-	const char *auth_value;
+	http_ctx probe;
 	size_t limit = HTTP_DEFAULT_LIMIT;
 
 	memset(&req, 0, sizeof(req));
 	req.conn = c;
+	req.method = method;
 	if (split_path(url, ctx, &req) == 0 && find_route(method, &req, &route) == 0 && route->body_limit) {
 		limit = route->body_limit;
-		auth_value = http_header(&req, "Authorization");
-		if ((route->flags & HTTP_RAW_BODY) && !(route->flags & (HTTP_PUBLIC | HTTP_OWN_AUTH)) &&
-		    auth_check(auth_value, auth_value ? strlen(auth_value) : 0, route->right) != 0)
+		/* The same check as the gate's (CSRF included), on a scratch context: dispatch runs it again. */
+		memset(&probe.caller, 0, sizeof(probe.caller));
+		if ((route->flags & HTTP_RAW_BODY) && authorize(&req, &probe, route) != 0)
 			limit = HTTP_DEFAULT_LIMIT;
 	}
 	err_clear();
@@ -451,15 +604,18 @@ static void observe_request(const http_ctx *ctx, int status)
 }
 
 /* The access handler's call after a resume: sends what http_deferred_finish left. */
-static enum MHD_Result answer_deferred(struct MHD_Connection *c, http_ctx *ctx)
+static enum MHD_Result answer_deferred(struct MHD_Connection *c, const char *url, http_ctx *ctx)
 {
 	enum MHD_Result ok;
 
 	if (!atomic_load(&ctx->finished))
 		return MHD_YES; /* woken before the answer: wait for it */
 	err_set(ctx->answer_code, "%s", ctx->answer_message);
+	if (ctx->scrub)
+		scrub_keys(ctx->answer.body);
 	ok = send_response(c, &ctx->answer, ctx->answer_code);
 	observe_request(ctx, ctx->answer.status);
+	audit_answer(ctx, url, ctx->answer.status);
 	json_decref(ctx->answer.body);
 	ctx->answer.body = NULL;
 	return ok;
@@ -491,7 +647,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (ctx->deferred)
-		return answer_deferred(c, ctx);
+		return answer_deferred(c, url, ctx);
 	memset(&res, 0, sizeof(res));
 	err_clear();
 	rc = dispatch(c, url, method, ctx, &res);
@@ -506,8 +662,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		res.status = 400;
 		rc = 0;
 	}
+	if (ctx->scrub && !rc)
+		scrub_keys(res.body);
 	ok = send_response(c, &res, rc);
 	observe_request(ctx, res.status);
+	audit_answer(ctx, url, res.status);
 	json_decref(res.body);
 	free(res.continuation);
 	return ok;

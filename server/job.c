@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "err.h"
+#include "events.h"
 #include "group.h"
 #include "job_int.h"
 #include "json_util.h"
@@ -43,6 +44,21 @@ static json_t *statistics_json(const store_job_counts *c)
 			 (json_int_t)c->failed, "succeededCount", (json_int_t)c->completed, "runningCount",
 			 (json_int_t)(c->running + c->verifying), "pendingCount",
 			 (json_int_t)(c->pending + c->scheduled));
+}
+
+void job__publish_progress(const store_job *j, const store_job_counts *c)
+{
+	/* jobType, not IoT Hub's "type": an event's type member is the event's own. */
+	json_t *data = json_pack("{s:s, s:s, s:s, s:o}", "jobId", j->job_id, "jobType", j->type, "status", j->status,
+				 "deviceJobStatistics", statistics_json(c));
+
+	if (j->policy) {
+		json_object_set_new(data, "rollout", json_true());
+		json_object_set_new(data, "currentPhase", json_integer(j->phase));
+		json_object_set_new(data, "paused", json_boolean(j->paused));
+		json_object_set_new(data, "awaitingApproval", json_boolean(j->awaiting_approval));
+	}
+	events_publish("job.progress", data);
 }
 
 /* The rollout members: phases with their counts and failures grouped by error code. */
@@ -242,6 +258,11 @@ int job_create(const char *job_id, const json_t *body, const json_t *policy, jso
 		*out = NULL;
 		goto out;
 	}
+	{
+		store_job_counts none;
+		memset(&none, 0, sizeof(none));
+		job__publish_progress(&j, &none);
+	}
 	job__wake();
 out:
 	rollout_policy_free(p);
@@ -300,7 +321,13 @@ static int control_locked(store *s, store_job *j, const char *action)
 		j->awaiting_approval = 0;
 		j->phase++;
 	} else if (strcmp(action, "retry") == 0) {
+		/* The engine dispatches the running phase only: failed devices of earlier phases join it, and a
+		 * rollout waiting for approval runs its phase again (the gate is asked again when it finishes). */
 		rc = store_job_move(s, j->job_id, "failed", "pending", now, NULL, NULL, &moved);
+		if (rc == 0 && moved > 0) {
+			rc = store_job_rephase_pending(s, j->job_id, j->phase, NULL);
+			j->awaiting_approval = 0;
+		}
 	} else {
 		return err_set(DH_EINVAL, "unknown action '%s': pause, resume, approve, retry or cancel", action);
 	}
@@ -311,6 +338,7 @@ static int control_locked(store *s, store_job *j, const char *action)
 int job_control(const char *job_id, const char *action, json_t **out)
 {
 	store *s = store_thread();
+	store_job_counts counts;
 	store_job j;
 	int rc;
 
@@ -323,8 +351,14 @@ int job_control(const char *job_id, const char *action, json_t **out)
 		store_rollback(s);
 		return rc;
 	}
-	if ((rc = control_locked(s, &j, action)) == 0 && (rc = store_commit(s)) == 0) {
+	memset(&counts, 0, sizeof(counts));
+	if ((rc = control_locked(s, &j, action)) == 0 && (rc = store_job_counts_get(s, job_id, -1, &counts)) == 0 &&
+	    (rc = store_commit(s)) == 0) {
 		job_get(job_id, out); /* leaves *out NULL if the job vanished meanwhile */
+		job__publish_progress(&j, &counts);
+		if (strcmp(action, "approve") == 0)
+			events_publish("rollout.phase", json_pack("{s:s, s:i, s:s}", "jobId", j.job_id, "phase", j.phase,
+								  "event", "started"));
 		job__wake();
 	} else {
 		store_rollback(s);

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
+#include "events.h"
 #include "job_int.h"
 #include "json_util.h"
 #include "log.h"
@@ -33,6 +34,8 @@
 #define DISPATCH_MAX 1000           /* devices started per job per step (each step also counts every row) */
 #define SWEEP_EVERY_MS 1000         /* offline and verifying devices are re-checked this often */
 #define DYNAMIC_EVERY_MS 5000
+#define PROGRESS_EVERY_MS 1000      /* job.progress at most this often per job, besides status changes */
+#define EVENTS_PENDING_MAX 10000    /* live events gathered in one transaction; more are dropped */
 
 /* A finished device attempt, handed from a method completion (any thread) to the engine. */
 typedef struct attempt_done {
@@ -53,6 +56,11 @@ typedef struct job_runtime {
 	int pacer_phase;
 	int64_t last_sweep_ms, last_dynamic_ms;
 	int seen;
+	/* What the last job.progress event said, and when (monotonic ms). */
+	int64_t last_progress_ms;
+	store_job_counts last_counts;
+	char last_status[16];
+	int last_phase, last_paused, last_awaiting;
 } job_runtime;
 
 static pthread_t engine_thread;
@@ -61,6 +69,49 @@ static pthread_cond_t engine_cond = PTHREAD_COND_INITIALIZER;
 static attempt_done *engine_done;       /* guarded by engine_lock */
 static int engine_wakeups, engine_stopping, engine_running;
 static job_runtime engine_jobs[ENGINE_MAX_ACTIVE];
+
+/* ---- live events (events.md) ---- */
+
+/* Events that a transaction's changes imply, published only once it commits: [[type, data], ...].
+ * Engine thread only. */
+static json_t *engine_events;
+
+static void event_after_commit(const char *type, json_t *data_take)
+{
+	if (!engine_events)
+		engine_events = json_array();
+	if (json_array_size(engine_events) < EVENTS_PENDING_MAX)
+		json_array_append_new(engine_events, json_pack("[s,o]", type, data_take));
+	else
+		json_decref(data_take);
+}
+
+/* The transaction ended: publish what it gathered (committed) or forget it. */
+static void events_settle(int committed)
+{
+	size_t i;
+	json_t *e;
+
+	if (!engine_events)
+		return;
+	if (committed)
+		json_array_foreach(engine_events, i, e)
+			events_publish(json_string_value(json_array_get(e, 0)), json_incref(json_array_get(e, 1)));
+	json_array_clear(engine_events);
+}
+
+static void rollout_phase_event(const store_job *j, int phase, const char *what)
+{
+	event_after_commit("rollout.phase", json_pack("{s:s, s:i, s:s}", "jobId", j->job_id, "phase", phase, "event", what));
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 void job__wake(void)
 {
@@ -171,6 +222,8 @@ static int start_job(store *s, store_job *j, const rollout_policy *p, int64_t no
 		return 0;
 	}
 	snprintf(j->status, sizeof(j->status), "running");
+	if (p)
+		rollout_phase_event(j, 0, "started");
 	snprintf(j->status_message, sizeof(j->status_message), "%lld devices targeted", (long long)added);
 	log_info("job %s: started with %lld devices", j->job_id, (long long)added);
 	return 0;
@@ -225,7 +278,11 @@ static int fail_device(store *s, const char *job_id, store_job_device *d, const 
 		snprintf(d->status, sizeof(d->status), "pending");
 		d->not_before_ms = now + rollout_retry_delay_ms(p, d->attempts);
 	} else {
+		json_t *data = json_pack("{s:s, s:s, s:s}", "jobId", job_id, "deviceId", d->device_id, "errorCode", code);
+		if (*d->module_id)
+			json_object_set_new(data, "moduleId", json_string(d->module_id));
 		snprintf(d->status, sizeof(d->status), "failed");
+		event_after_commit("device.failed", data);
 	}
 	return store_job_device_set(s, job_id, d, now, outcome, code, description);
 }
@@ -526,8 +583,10 @@ static int gates(store *s, store_job *j, job_runtime *rt, int64_t now)
 		return rc;
 	if (rt->policy) {
 		rollout_counts rc_all = {all.total, all.completed, all.failed, all.running + all.verifying + all.pending};
-		if (rollout_should_abort(rt->policy, &rc_all))
+		if (rollout_should_abort(rt->policy, &rc_all)) {
+			rollout_phase_event(j, j->phase, "aborted");
 			return finish(s, j, now, "failed", "aborted: the failure threshold was crossed");
+		}
 		if ((rc = store_job_counts_get(s, j->job_id, j->phase, &ph)) != 0)
 			return rc;
 		last = j->phase >= rollout_phase_count(rt->policy) - 1;
@@ -535,12 +594,17 @@ static int gates(store *s, store_job *j, job_runtime *rt, int64_t now)
 			rollout_counts pc = {ph.total, ph.completed, ph.failed, 0};
 			switch (rollout_phase_gate(rt->policy, j->phase, &pc)) {
 			case ROLLOUT_GATE_ADVANCE:
+				rollout_phase_event(j, j->phase, "completed");
 				j->phase++;
+				rollout_phase_event(j, j->phase, "started");
 				break;
 			case ROLLOUT_GATE_APPROVAL:
+				rollout_phase_event(j, j->phase, "completed");
+				rollout_phase_event(j, j->phase, "awaiting-approval");
 				j->awaiting_approval = 1;
 				break;
 			case ROLLOUT_GATE_FAIL:
+				rollout_phase_event(j, j->phase, "aborted");
 				return finish(s, j, now, "failed", "aborted: a phase finished below its success criterion");
 			case ROLLOUT_GATE_WAIT:
 				break;
@@ -550,8 +614,11 @@ static int gates(store *s, store_job *j, job_runtime *rt, int64_t now)
 		if (!last)
 			return 0;
 	}
-	if (all.pending + all.scheduled + all.running + all.verifying == 0)
+	if (all.pending + all.scheduled + all.running + all.verifying == 0) {
+		if (rt->policy)
+			rollout_phase_event(j, j->phase, "completed");
 		return finish(s, j, now, "completed", NULL);
+	}
 	return 0;
 }
 
@@ -581,9 +648,45 @@ static void runtime_drop(job_runtime *rt)
 	memset(rt, 0, sizeof(*rt));
 }
 
+/* In the step's transaction: 1 with *c read when a job.progress is due (a status, phase, pause or
+ * approval change; or, at most once a second, changed counts), else 0. */
+static int progress_due(store *s, job_runtime *rt, const store_job *j, store_job_counts *c)
+{
+	int changed = strcmp(rt->last_status, j->status) || rt->last_phase != j->phase ||
+		      rt->last_paused != j->paused || rt->last_awaiting != j->awaiting_approval;
+	int64_t now = mono_ms();
+
+	if (!changed && now - rt->last_progress_ms < PROGRESS_EVERY_MS)
+		return 0;
+	if (!strcmp(j->status, "queued") || !strcmp(j->status, "scheduled")) {
+		if (!changed)
+			return 0;
+		memset(c, 0, sizeof(*c));
+	} else if (store_job_counts_get(s, j->job_id, -1, c) != 0) {
+		return 0;
+	}
+	if (!changed && memcmp(c, &rt->last_counts, sizeof(*c)) == 0)
+		return 0;
+	rt->last_progress_ms = now;
+	return 1;
+}
+
+/* After the commit: the event, and what it said. */
+static void progress_publish(job_runtime *rt, const store_job *j, const store_job_counts *c)
+{
+	job__publish_progress(j, c);
+	rt->last_counts = *c;
+	snprintf(rt->last_status, sizeof(rt->last_status), "%s", j->status);
+	rt->last_phase = j->phase;
+	rt->last_paused = j->paused;
+	rt->last_awaiting = j->awaiting_approval;
+}
+
 /* One step of one job, in one write transaction; methods are sent and pushes made after the commit. */
 static void step_job(store *s, const char *job_id, int64_t now)
 {
+	store_job_counts counts;
+	int progress = 0;
 	static store_job_device methods[DISPATCH_MAX];
 	static push_list pushes;
 	store_job j;
@@ -623,12 +726,21 @@ static void step_job(store *s, const char *job_id, int64_t now)
 		if (rc == 0)
 			rc = gates(s, &j, rt, now);
 	}
+	if (rc == 0)
+		progress = progress_due(s, rt, &j, &counts);
 	if (rc == 0 && (rc = store_job_update(s, &j)) == 0 && (rc = store_commit(s)) == 0) {
 		const json_t *desired = json_object_get(json_object_get(json_object_get(j.spec, "updateTwin"), "properties"),
 							"desired");
-		for (int i = 0; i < pushes.n; i++)
+		events_settle(1);
+		for (int i = 0; i < pushes.n; i++) {
 			session_push_desired(pushes.items[i].device_id, pushes.items[i].module_id, desired,
 					     pushes.items[i].version);
+			twin_publish_updated(pushes.items[i].device_id, pushes.items[i].module_id, "desired",
+					     pushes.items[i].version);
+		}
+		/* After the step's device events, so that a final status comes after everything it counts. */
+		if (progress)
+			progress_publish(rt, &j, &counts);
 		for (int i = 0; i < nm; i++)
 			run_method(&j, &methods[i]);
 		store_job_release(&j);
@@ -636,7 +748,7 @@ static void step_job(store *s, const char *job_id, int64_t now)
 	}
 done:
 	if (rc == 0) {
-		store_commit(s);
+		events_settle(store_commit(s) == 0);
 		store_job_release(&j);
 		return;
 	}
@@ -644,6 +756,7 @@ done:
 fail:
 	log_warn("job %s: step failed: %s", job_id, err_message());
 	store_rollback(s);
+	events_settle(0);
 }
 
 /* Records finished attempts, grouped in one transaction. */
@@ -677,8 +790,12 @@ static void apply_finished(store *s, int64_t now)
 		free(a);
 		a = next;
 	}
-	if (store_commit(s) != 0)
+	if (store_commit(s) != 0) {
 		store_rollback(s);
+		events_settle(0);
+	} else {
+		events_settle(1);
+	}
 }
 
 static void step_all(store *s)
@@ -752,8 +869,12 @@ static void recover(store *s)
 					 (long long)settled);
 		}
 	}
-	if (store_commit(s) != 0)
+	if (store_commit(s) != 0) {
 		store_rollback(s);
+		events_settle(0);
+	} else {
+		events_settle(1);
+	}
 }
 
 static void *engine_main(void *arg)
@@ -819,4 +940,6 @@ void job_engine_stop(void)
 	for (int i = 0; i < ENGINE_MAX_ACTIVE; i++)
 		if (engine_jobs[i].job_id[0])
 			runtime_drop(&engine_jobs[i]);
+	json_decref(engine_events);
+	engine_events = NULL;
 }

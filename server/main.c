@@ -18,9 +18,14 @@
 #include "config.h"
 #include "configuration.h"
 #include "crypto.h"
+#include "account.h"
+#include "audit.h"
 #include "err.h"
+#include "fleet.h"
+#include "health.h"
 #include "healthcheck.h"
 #include "http.h"
+#include "http_events.h"
 #include "http_jobs.h"
 #include "http_observe.h"
 #include "import.h"
@@ -39,6 +44,7 @@
 #include "twin_batch.h"
 #include "ws_device.h"
 #include "mqtt_device.h"
+#include "ws_events.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -58,6 +64,9 @@ static int make_data_dir(const char *dir)
 		return err_set(DH_EIO, "cannot create data directory %s: %s", dir, strerror(errno));
 	return 0;
 }
+
+/* A random password given to the first admin account, printed once at start (docs/accounts.md). */
+static char first_admin_password[64];
 
 /* Store, indexes and policies. OUT: *first_start when the policies were made now. Subcommands leave the
  * indexes and the connection states alone: they run beside a server whose settings they do not know. */
@@ -85,6 +94,9 @@ static int open_state(const config *cfg, int serving, int *first_start)
 		goto out;
 	if (serving && (rc = import_init()) != 0)
 		goto out;
+	/* The first admin account: a subcommand must not make one (its random password would go unseen). */
+	if (serving && (rc = account_init(cfg->admin_password, first_admin_password, sizeof(first_admin_password))) != 0)
+		goto out;
 	rc = serving ? session_init() : 0;
 out:
 	buf_release(&path);
@@ -94,29 +106,35 @@ out:
 /* The REST and device listeners, over TLS when tls-cert is set (the pair is checked first, so a bad file
  * stops the start with one clear message), and the plain-HTTP redirect listener when asked for. */
 static int start_edges(const config *cfg, http_server **http, http_server **redirect, ws_device **devices,
-		       mqtt_device **mqtt)
+		       mqtt_device **mqtt, ws_events **events_edge)
 {
+	const ws_device_ext *exts[3];
 	tls_pair pair;
 	int rc;
 
 	/* IoT Hub's MQTT shares the device edge's context and service thread (mqtt.md). */
 	*mqtt = mqtt_device_new(cfg->device_addr, cfg->mqtt_port, cfg->tls_cert[0] ? cfg->tls_cert : NULL,
 				cfg->tls_cert[0] ? cfg->tls_key : NULL);
+	/* The live event stream too (events.md), at /devicehub/events on the device port. */
+	*events_edge = ws_events_new();
+	exts[0] = mqtt_device_ext(*mqtt);
+	exts[1] = ws_events_ext(*events_edge);
+	exts[2] = NULL;
+	http_events_set_channel(cfg->device_port, cfg->tls_cert[0] != 0);
 
 	if (!cfg->tls_cert[0]) {
 		if (cfg->http_redirect_port)
 			log_warn("http-redirect-port is ignored without tls-cert and tls-key");
 		if ((rc = http_server_start(cfg->http_addr, cfg->http_port, cfg->http_threads, http)) != 0)
 			return rc;
-		return ws_device_start_ext(cfg->device_addr, cfg->device_port, NULL, NULL, mqtt_device_ext(*mqtt),
-					   devices);
+		return ws_device_start_ext(cfg->device_addr, cfg->device_port, NULL, NULL, exts, devices);
 	}
 	if ((rc = tls_pair_load(cfg->tls_cert, cfg->tls_key, &pair)) != 0)
 		return rc;
 	if ((rc = http_server_start_tls(cfg->http_addr, cfg->http_port, cfg->http_threads, pair.cert_pem,
 					pair.key_pem, http)) == 0 &&
-	    (rc = ws_device_start_ext(cfg->device_addr, cfg->device_port, cfg->tls_cert, cfg->tls_key,
-				      mqtt_device_ext(*mqtt), devices)) == 0 &&
+	    (rc = ws_device_start_ext(cfg->device_addr, cfg->device_port, cfg->tls_cert, cfg->tls_key, exts,
+				      devices)) == 0 &&
 	    cfg->http_redirect_port)
 		rc = http_redirect_start(cfg->http_addr, cfg->http_redirect_port, cfg->hostname, cfg->http_port,
 					 redirect);
@@ -278,6 +296,7 @@ int main(int argc, char **argv)
 	http_server *http = NULL, *redirect = NULL;
 	ws_device *devices = NULL;
 	mqtt_device *mqtt = NULL;
+	ws_events *events_edge = NULL;
 	sigset_t stop;
 	int first_start = 0, rc;
 	run_mode mode = take_subcommand(&argc, &argv);
@@ -325,9 +344,11 @@ int main(int argc, char **argv)
 	if (retire_purge_expired() != 0)
 		log_warn("archive retention: %s", err_message());
 	set_public_url(&cfg);
-	if ((rc = method_init()) != 0 || (rc = twin_batch_start()) != 0 || (rc = job_engine_start()) != 0 ||
+	if ((rc = audit_start()) != 0 || (rc = method_init()) != 0 || (rc = twin_batch_start()) != 0 || (rc = job_engine_start()) != 0 ||
 	    (rc = configuration_reconciler_start()) != 0 ||
-	    (rc = start_edges(&cfg, &http, &redirect, &devices, &mqtt)) != 0) {
+	    (rc = fleet_sampler_start(cfg.fleet_history_interval, cfg.fleet_history_days)) != 0 ||
+	    (rc = health_evaluator_start(cfg.health_interval)) != 0 ||
+	    (rc = start_edges(&cfg, &http, &redirect, &devices, &mqtt, &events_edge)) != 0) {
 		log_error("cannot start: %s", err_message());
 		goto out;
 	}
@@ -339,6 +360,11 @@ int main(int argc, char **argv)
 			 cfg.device_addr, cfg.mqtt_port, cfg.tls_cert[0] ? "wss" : "ws", cfg.device_addr, cfg.device_port);
 	if (first_start)
 		print_owner("First start: the owner connection string (shown once; keep it safe):\n  ", mode);
+	if (first_admin_password[0]) {
+		printf("First start: account 'admin' has the password (shown once; change it after signing in):\n  %s\n",
+		       first_admin_password);
+		fflush(stdout);
+	}
 	observe_set_listening(1); /* /readyz: every listener is up (and the first-start text is out) */
 	wait_for_stop(&stop, argc, argv, &cfg, http, devices);
 out:
@@ -350,17 +376,22 @@ out:
 	 * closed (1000) before their edge goes, and nothing calls the edge after ws_device_stop. */
 	job_engine_stop();
 	configuration_reconciler_stop();
+	fleet_sampler_stop();
+	health_evaluator_stop();
 	import_shutdown();
 	http_server_drain(http, SHUTDOWN_DRAIN_MS);
 	backup_shutdown();
 	method_shutdown();
 	http_server_stop(redirect);
 	http_server_stop(http);
+	audit_stop(); /* every request has been answered: the queue holds all there will be */
 	if (mode == RUN_SERVE)
 		session_shutdown();
 	twin_batch_stop(); /* its completions write to the device edge: stop it first */
+	ws_events_detach(events_edge); /* no more wakeups of a context about to go */
 	ws_device_stop(devices);
 	mqtt_device_free(mqtt); /* its connections ended with the device edge's context */
+	ws_events_free(events_edge); /* likewise */
 	auth_shutdown();
 	tag_schema_shutdown();
 	store_global_shutdown();

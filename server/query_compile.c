@@ -13,6 +13,7 @@
 #include "query_int.h"
 
 #include "buf.h"
+#include "clock.h"
 #include "err.h"
 #include "store_device.h"
 #include "store_job.h"
@@ -42,6 +43,8 @@ typedef struct qcomp {
 	query_sql *out;
 	query_error *err;
 	int rc;
+	qlit **made;                  /* literals made while compiling (AGO's times), freed with the qcomp */
+	size_t nmade;
 } qcomp;
 
 typedef enum tri { TRI_NEVER, TRI_ALWAYS, TRI_SQL } tri;
@@ -289,6 +292,30 @@ static int compile_value_func(qcomp *c, const qnode *n, cexpr *e)
 	return 0;
 }
 
+/* AGO(seconds): hub-now minus seconds as ISO-8601 UTC text (the form of lastActivityTime), compiled as if
+ * the query held that string literal, so `lastActivityTime < AGO(3600)` is a plain comparison. The parser
+ * checked the argument (a number literal in range). */
+static int compile_ago(qcomp *c, const qnode *n, cexpr *e)
+{
+	const qlit *arg = &n->args[0]->lit;
+	double seconds = arg->kind == QL_INT ? (double)arg->i : arg->r;
+	char iso[CLOCK_ISO_LEN];
+	qlit *lit;
+
+	if (strcmp(n->name, "AGO") != 0)
+		return 0;
+	clock_iso_from_ms(clock_hub_ms() - (int64_t)(seconds * 1000.0), iso);
+	lit = xcalloc(1, sizeof(*lit));
+	lit->kind = QL_STRING;
+	lit->s = xstrdup(iso);
+	c->made = xrealloc(c->made, (c->nmade + 1) * sizeof(*c->made));
+	c->made[c->nmade++] = lit;
+	e->lit = lit;
+	e->ty = TY_STR;
+	add_literal(c, &e->v, lit);
+	return 1;
+}
+
 static void compile_value(qcomp *c, const qnode *n, cexpr *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -320,7 +347,7 @@ static void compile_value(qcomp *c, const qnode *n, cexpr *e)
 		return;
 	}
 	case QN_FUNC:
-		if (compile_value_func(c, n, e))
+		if (compile_ago(c, n, e) || compile_value_func(c, n, e))
 			return;
 		break;
 	default:
@@ -667,7 +694,7 @@ static void compile_cond_func(qcomp *c, const qnode *n, int positive, buf *out)
 	if (!strcmp(n->name, "ARRAY_CONTAINS"))
 		return compile_array_contains(c, n, out);
 	cexpr v = {0};
-	if (compile_value_func(c, n, &v))
+	if (compile_ago(c, n, &v) || compile_value_func(c, n, &v))
 		cond_of_value(c, &v, positive, out);
 	else
 		fail(c, n->pos, "unknown function");
@@ -952,6 +979,11 @@ int query_compile(const query *q, const store_dialect *d, const query_page *page
 	if (!c.rc)
 		out->sql = buf_detach(&sql);
 	buf_release(&sql);
+	for (size_t i = 0; i < c.nmade; i++) {
+		free(c.made[i]->s);
+		free(c.made[i]);
+	}
+	free(c.made);
 	if (c.rc)
 		query_sql_release(out);
 	return c.rc;

@@ -15,6 +15,9 @@
  * Chains of one operator (a OR b OR c ...) count once: the compiler emits them flat. */
 #define QUERY_MAX_DEPTH 12
 
+/* The largest argument of AGO(seconds): 100 years, so hub-now minus it stays a valid ISO-8601 date. */
+#define QUERY_AGO_MAX_SECONDS 3155760000LL
+
 typedef enum qtok_kind {
 	QT_END,
 	QT_NAME,      /* identifier, or a [[bracket-escaped]] name (escaped = 1) */

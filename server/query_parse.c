@@ -286,8 +286,27 @@ static const qfunc_def functions[] = {
 	{"IS_DEFINED", 1}, {"IS_NULL", 1},    {"IS_STRING", 1},      {"IS_NUMBER", 1}, {"IS_BOOL", 1},
 	{"IS_ARRAY", 1},   {"IS_OBJECT", 1},  {"IS_PRIMITIVE", 1},   {"STARTSWITH", 2}, {"ENDSWITH", 2},
 	{"CONTAINS", 2},   {"LOWER", 1},      {"UPPER", 1},          {"LENGTH", 1},    {"ABS", 1},
-	{"ARRAY_CONTAINS", 2},
+	{"ARRAY_CONTAINS", 2}, {"AGO", 1},
 };
+
+/* AGO(seconds): the argument must be a number literal from 0 to QUERY_AGO_MAX_SECONDS, so the time it
+ * stands for is always a valid date (query_compile turns it into a string literal at hub-now). */
+static int check_ago(qparser *p, const qnode *f)
+{
+	const qnode *arg = f->args[0];
+	char msg[160];
+
+	if (arg->kind != QN_LIT || (arg->lit.kind != QL_INT && arg->lit.kind != QL_REAL)) {
+		fail_at(p, arg->pos, "AGO takes a number of seconds, e.g. AGO(3600)");
+		return p->rc;
+	}
+	if ((arg->lit.kind == QL_INT && (arg->lit.i < 0 || arg->lit.i > QUERY_AGO_MAX_SECONDS)) ||
+	    (arg->lit.kind == QL_REAL && !(arg->lit.r >= 0 && arg->lit.r <= QUERY_AGO_MAX_SECONDS))) {
+		snprintf(msg, sizeof(msg), "AGO takes from 0 to %lld seconds", (long long)QUERY_AGO_MAX_SECONDS);
+		fail_at(p, arg->pos, msg);
+	}
+	return p->rc;
+}
 
 /* Checks the name and arity of a WHERE function. 0 or an error naming the function's position. */
 static int check_function(qparser *p, const qnode *f)
@@ -308,6 +327,8 @@ static int check_function(qparser *p, const qnode *f)
 				 functions[i].nargs == 1 ? "" : "s", f->nargs);
 			fail_at(p, f->pos, msg);
 		}
+		if (!p->rc && strcmp(f->name, "AGO") == 0)
+			check_ago(p, f);
 		return p->rc;
 	}
 	if (!strcmp(f->name, "COUNT") || !strcmp(f->name, "AVG") || !strcmp(f->name, "SUM") ||

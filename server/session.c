@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
+#include "events.h"
 #include "log.h"
 #include "method.h"
 #include "store.h"
@@ -82,6 +83,16 @@ static void record_connected(const char *device_id, const char *module_id, int c
 			 module_id, err_message());
 }
 
+/* device.connected / device.disconnected for the live event stream (events.md). */
+static void publish_connection(const char *type, const char *device_id, const char *module_id)
+{
+	json_t *data = json_pack("{s:s}", "deviceId", device_id);
+
+	if (module_id && *module_id)
+		json_object_set_new(data, "moduleId", json_string(module_id));
+	events_publish(type, data);
+}
+
 int session_open(const char *device_id, const char *module_id, const session_ops *ops, void *edge, uint64_t conn)
 {
 	char key[2 * 130];
@@ -106,6 +117,7 @@ int session_open(const char *device_id, const char *module_id, const session_ops
 		free(old);
 	}
 	record_connected(device_id, module_id, 1);
+	publish_connection("device.connected", device_id, module_id);
 	method_identity_connected(device_id, module_id);
 	return 0;
 }
@@ -129,6 +141,7 @@ void session_closed(const char *device_id, const char *module_id, uint64_t conn)
 		return;
 	free(e);
 	record_connected(device_id, module_id, 0);
+	publish_connection("device.disconnected", device_id, module_id);
 }
 
 int session_is_current(const char *device_id, const char *module_id, uint64_t conn)

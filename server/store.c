@@ -307,6 +307,12 @@ int store_ping(store *s)
 	return rc == SQLITE_ROW ? 0 : store_fail(s, "answering a trivial query");
 }
 
+void store_interrupt(store *s)
+{
+	if (s)
+		sqlite3_interrupt(store_db(s));
+}
+
 /* Opens the calling thread's connection and records it for store_global_shutdown. */
 static int store_open_mine(void)
 {
@@ -397,19 +403,24 @@ int store_setting_put(store *s, const char *name, const char *value)
 	return rc == SQLITE_DONE ? 0 : store_fail(s, "writing a setting");
 }
 
-int store_setting_delete(store *s, const char *name)
+int store_change_by_key(store *s, const char *sql, const char *key, const char *what)
 {
-	sqlite3_stmt *st = store_stmt(s, "DELETE FROM hub_settings WHERE name = ?1");
-	int rc;
+	sqlite3_stmt *st = store_stmt(s, sql);
+	int step;
 
 	if (!st)
 		return DH_EIO;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return store_fail(s, "deleting a setting");
+	if (step != SQLITE_DONE)
+		return store_fail(s, what);
 	return sqlite3_changes(store_db(s)) ? 0 : DH_ENOROUTE;
+}
+
+int store_setting_delete(store *s, const char *name)
+{
+	return store_change_by_key(s, "DELETE FROM hub_settings WHERE name = ?1", name, "deleting a setting");
 }
 
 int store_savepoint(store *s)

@@ -53,8 +53,17 @@ sqlite3 *store_db(store *s);
 /* Maps the last SQLite failure to DH_EBUSY or DH_EIO and records the message; returns that code. */
 int store_fail(store *s, const char *what);
 
+/* Runs the cached statement sql (a DELETE or UPDATE ... WHERE <key> = ?1) with key bound as ?1.
+ * Returns 0 when it changed a row; DH_ENOROUTE without a message when it changed none (the caller says
+ * what was not found, with its own code); or a storage error naming what. */
+int store_change_by_key(store *s, const char *sql, const char *key, const char *what);
+
 /* 0 when the connection answers a trivial query (SELECT 1), else DH_EIO or DH_EBUSY (readiness). */
 int store_ping(store *s);
+
+/* Makes the statement running on s (from another thread) stop soon with an error, for a shutdown that
+ * must not wait for a long scan. Thread-safe; a no-op when nothing runs. s must stay open meanwhile. */
+void store_interrupt(store *s);
 
 /* Schema version after migrations (the highest applied migration number). */
 int store_schema_version(store *s);

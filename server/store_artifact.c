@@ -87,17 +87,9 @@ int store_artifact_exists(store *s, const char *id)
 
 int store_artifact_delete(store *s, const char *id)
 {
-	sqlite3_stmt *st = store_stmt(s, "DELETE FROM artifacts WHERE artifact_id = ?1");
-	int step;
+	int rc = store_change_by_key(s, "DELETE FROM artifacts WHERE artifact_id = ?1", id, "deleting an artifact");
 
-	if (!st)
-		return DH_EIO;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (step != SQLITE_DONE)
-		return store_fail(s, "deleting an artifact");
-	return sqlite3_changes(store_db(s)) ? 0 : err_set(DH_ENOARTIFACT, "artifact '%s' not found", id);
+	return rc == DH_ENOROUTE ? err_set(DH_ENOARTIFACT, "artifact '%s' not found", id) : rc;
 }
 
 int store_artifact_each(store *s, store_artifact_fn fn, void *ctx)

@@ -170,15 +170,10 @@ int store_configuration_update(store *s, const store_configuration *c)
 
 int store_configuration_delete(store *s, const char *id)
 {
-	sqlite3_stmt *st = store_stmt(s, "DELETE FROM configurations WHERE config_id = ?1");
-	int rc;
+	int rc = store_change_by_key(s, "DELETE FROM configurations WHERE config_id = ?1", id,
+				     "deleting a configuration");
 
-	if (!st)
-		return DH_EIO;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if ((rc = step_done(s, st, "deleting a configuration")) != 0)
-		return rc;
-	return sqlite3_changes(store_db(s)) ? 0 : err_set(DH_ENOCONFIG, "configuration '%s' not found", id);
+	return rc == DH_ENOROUTE ? err_set(DH_ENOCONFIG, "configuration '%s' not found", id) : rc;
 }
 
 int store_configuration_set_evaluated(store *s, const char *id, int64_t etag)
@@ -426,4 +421,64 @@ out:
 	sqlite3_finalize(st);
 	buf_release(&wrapped);
 	return rc;
+}
+
+/* The match of one device is computed once per row in the inner SELECT; the outer one sums. ?4 is the
+ * desired value's kind, ?5 its value (text, number, or an array's JSON text). */
+int store_configuration_drift_path(store *s, const char *id, const char *json_path, const json_t *value,
+				   int64_t *matched, int64_t *drifting, char *oldest_since, size_t n)
+{
+	sqlite3_stmt *st = store_stmt(
+	    s, "SELECT count(*), coalesce(sum(m), 0), min(CASE WHEN m = 0 THEN lu END) FROM ("
+	       " SELECT CASE ?4"
+	       "  WHEN 'text' THEN coalesce(json_type(i.reported, ?2) = 'text' AND json_extract(i.reported, ?2) = ?5, 0)"
+	       "  WHEN 'number' THEN coalesce(json_type(i.reported, ?2) IN ('integer', 'real')"
+	       "   AND json_extract(i.reported, ?2) = ?5, 0)"
+	       "  WHEN 'true' THEN coalesce(json_type(i.reported, ?2) = 'true', 0)"
+	       "  WHEN 'false' THEN coalesce(json_type(i.reported, ?2) = 'false', 0)"
+	       "  WHEN 'null' THEN coalesce(json_type(i.reported, ?2), 'null') = 'null'"
+	       "  ELSE coalesce(json_type(i.reported, ?2) = 'array' AND json(json_extract(i.reported, ?2)) = json(?5), 0)"
+	       "  END AS m, json_extract(i.desired_meta, ?3) AS lu"
+	       " FROM configuration_devices cd JOIN identities i ON i.id = cd.identity_id"
+	       " WHERE cd.configuration_id = ?1)");
+	buf meta_path = BUF_INIT;
+	char *array_text = NULL;
+	const char *kind;
+	int step;
+
+	*matched = *drifting = 0;
+	oldest_since[0] = '\0';
+	if (!st)
+		return DH_EIO;
+	buf_printf(&meta_path, "%s.\"$lastUpdated\"", json_path);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, json_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, buf_cstr(&meta_path), -1, SQLITE_STATIC);
+	if (json_is_string(value)) {
+		kind = "text";
+		sqlite3_bind_text(st, 5, json_string_value(value), -1, SQLITE_STATIC);
+	} else if (json_is_integer(value)) {
+		kind = "number";
+		sqlite3_bind_int64(st, 5, json_integer_value(value));
+	} else if (json_is_real(value)) {
+		kind = "number";
+		sqlite3_bind_double(st, 5, json_real_value(value));
+	} else if (json_is_boolean(value) || json_is_null(value)) {
+		kind = json_is_true(value) ? "true" : json_is_false(value) ? "false" : "null";
+	} else {
+		kind = "array";
+		array_text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+		sqlite3_bind_text(st, 5, array_text ? array_text : "[]", -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		*matched = sqlite3_column_int64(st, 1);
+		*drifting = sqlite3_column_int64(st, 0) - *matched;
+		store_col_text(st, 2, oldest_since, n);
+	}
+	sqlite3_reset(st);
+	free(array_text);
+	buf_release(&meta_path);
+	return step == SQLITE_ROW ? 0 : store_fail(s, "measuring a configuration's drift");
 }

@@ -93,6 +93,14 @@ int store_configuration_save_device(store *s, int64_t row, const char *settings,
 /* Targeted and Applied device counts of one configuration. */
 int store_configuration_status_counts(store *s, const char *id, int64_t *targeted, int64_t *applied);
 
+/* Drift of one desired leaf among the configuration's targeted devices (configuration_devices rows):
+ * json_path is the SQLite path of the leaf below desired / reported ("$.\"fw\".\"version\""), value the
+ * desired value (a string, number, boolean, null or array; null matches a reported value that is absent
+ * or null). OUT: *matched devices reporting an equal value (same JSON type and value), *drifting the
+ * others, oldest_since[n] the oldest desired $lastUpdated of that leaf among the drifting ("" when none). */
+int store_configuration_drift_path(store *s, const char *id, const char *json_path, const json_t *value,
+				   int64_t *matched, int64_t *drifting, char *oldest_since, size_t n);
+
 /* Rows a compiled query returns (SELECT count(*) over it). */
 int store_configuration_count_rows(store *s, const char *sql, const store_param *params, size_t n, int64_t *count);
 

@@ -344,9 +344,7 @@ int store_device_list(store *s, const char *device_id, int top, store_device_fn 
 
 int store_device_counts_get(store *s, store_device_counts *out)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT count(*), coalesce(sum(status = 'enabled'), 0),"
-					 " coalesce(sum(connection_state = 'Connected'), 0)"
-					 " FROM identities WHERE module_id = ''");
+	sqlite3_stmt *st = store_stmt(s, "SELECT total, enabled FROM fleet_counters WHERE id = 1");
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -357,10 +355,9 @@ int store_device_counts_get(store *s, store_device_counts *out)
 		out->total = sqlite3_column_int64(st, 0);
 		out->enabled = sqlite3_column_int64(st, 1);
 		out->disabled = out->total - out->enabled;
-		out->connected = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_fail(s, "counting identities");
+	return rc == SQLITE_ROW ? 0 : store_fail(s, "reading the device counters");
 }
 
 /* Runs one cached UPDATE binding device_id, module_id and then up to two texts. */

@@ -112,8 +112,10 @@ int store_device_set_activity(store *s, const char *device_id, const char *modul
 /* At start-up nothing is connected, whatever the last run left behind. */
 int store_device_reset_connections(store *s);
 
+/* Device counts (devices, not modules) from the counter row that triggers keep (migration 010):
+ * constant time at any fleet size. Connected identities are the sessions' business (session.h). */
 typedef struct store_device_counts {
-	int64_t total, enabled, disabled, connected;
+	int64_t total, enabled, disabled;
 } store_device_counts;
 int store_device_counts_get(store *s, store_device_counts *out);
 

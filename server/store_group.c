@@ -63,17 +63,9 @@ int store_group_get(store *s, const char *name, store_group *out)
 
 int store_group_delete(store *s, const char *name)
 {
-	sqlite3_stmt *st = store_stmt(s, "DELETE FROM device_groups WHERE name = ?1");
-	int step;
+	int rc = store_change_by_key(s, "DELETE FROM device_groups WHERE name = ?1", name, "deleting a device group");
 
-	if (!st)
-		return DH_EIO;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (step != SQLITE_DONE)
-		return store_fail(s, "deleting a device group");
-	return sqlite3_changes(store_db(s)) ? 0 : err_set(DH_ENOROUTE, "group '%s' not found", name);
+	return rc == DH_ENOROUTE ? err_set(DH_ENOROUTE, "group '%s' not found", name) : rc;
 }
 
 int store_group_each(store *s, store_group_fn fn, void *ctx)

@@ -393,6 +393,22 @@ int store_job_move(store *s, const char *job_id, const char *from, const char *t
 	return rc;
 }
 
+int store_job_rephase_pending(store *s, const char *job_id, int phase, int64_t *moved)
+{
+	sqlite3_stmt *st = store_stmt(s, "UPDATE job_devices SET phase = ?2"
+					 " WHERE job_id = ?1 AND status = 'pending' AND phase < ?2");
+	int rc;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, phase);
+	rc = step_done(s, st, "moving retried job devices");
+	if (moved)
+		*moved = rc == 0 ? sqlite3_changes(store_db(s)) : 0;
+	return rc;
+}
+
 int store_job_counts_get(store *s, const char *job_id, int phase, store_job_counts *out)
 {
 	sqlite3_stmt *st = store_stmt(s, "SELECT status, count(*), sum(attempts > 0) FROM job_devices"

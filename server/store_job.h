@@ -81,6 +81,10 @@ int store_job_device_set(store *s, const char *job_id, const store_job_device *d
 int store_job_device_status(store *s, const char *job_id, const char *device_id, const char *module_id,
 			    char out[16]);
 
+/* A manual retry: the job's pending rows of phases before `phase` move to `phase`, the only phase the
+ * engine dispatches. OUT: *moved (may be NULL). */
+int store_job_rephase_pending(store *s, const char *job_id, int phase, int64_t *moved);
+
 /* Rows moved from one status to another for the whole job (cancel, timeout, restart), with an error. */
 int store_job_move(store *s, const char *job_id, const char *from, const char *to, int64_t now_ms,
 		   const char *error_code, const char *error_description, int64_t *moved);

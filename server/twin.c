@@ -22,6 +22,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "events.h"
 #include "json_util.h"
 
 #include <mbedtls/base64.h>
@@ -624,6 +625,17 @@ static int twin_read_for_write(store *s, const char *device_id, const char *modu
 	return 0;
 }
 
+void twin_publish_updated(const char *device_id, const char *module_id, const char *section, int64_t version)
+{
+	json_t *data = json_pack("{s:s}", "deviceId", device_id);
+
+	if (module_id && *module_id)
+		json_object_set_new(data, "moduleId", json_string(module_id));
+	json_object_set_new(data, "section", json_string(section));
+	json_object_set_new(data, "version", json_integer(version));
+	events_publish("twin.updated", data);
+}
+
 int twin_update(const char *device_id, const char *module_id, const json_t *body, int replace,
 		const char *if_match, json_t **out)
 {
@@ -657,6 +669,11 @@ int twin_update(const char *device_id, const char *module_id, const json_t *body
 		session_push_desired(device_id, mid,
 				     replace ? tw.desired : json_object_get(json_object_get(body, "properties"), "desired"),
 				     tw.desired_version);
+	/* Tags have no version of their own: the twin's version says which change it was. */
+	if (json_object_get(body, "tags"))
+		twin_publish_updated(device_id, mid, "tags", tw.version);
+	if (tw.desired_version != desired_before)
+		twin_publish_updated(device_id, mid, "desired", tw.desired_version);
 	*out = twin_render(&id, &tw);
 cleanup:
 	if (rc != 0)
@@ -758,5 +775,6 @@ int twin_update_reported(const char *device_id, const char *module_id, const jso
 		return rc;
 	}
 	*reported_version = version;
+	twin_publish_updated(device_id, module_id, "reported", version);
 	return 0;
 }

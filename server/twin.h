@@ -78,4 +78,9 @@ int twin_report_locked(store *s, const char *device_id, const char *module_id, c
 int twin_update_reported(const char *device_id, const char *module_id, const json_t *patch,
 			 int64_t *reported_version);
 
+/* Publishes twin.updated {deviceId, moduleId?, section, version} to the live event stream (events.md).
+ * Called after the commit by whoever committed a change made inside a transaction (twin_patch_locked,
+ * twin_report_locked); twin_update and twin_update_reported publish their own. */
+void twin_publish_updated(const char *device_id, const char *module_id, const char *section, int64_t version);
+
 #endif

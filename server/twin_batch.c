@@ -76,6 +76,8 @@ static void complete_all(batch_item *it, int code, const char *message)
 			it->code = code;
 			snprintf(it->message, sizeof(it->message), "%s", message);
 		}
+		if (!it->code)
+			twin_publish_updated(it->device_id, it->module_id, "reported", it->version);
 		it->done(it->ctx, it->code, it->version, it->message);
 		json_decref(it->patch);
 		free(it);

@@ -99,9 +99,10 @@ struct ws_device {
 	 * and a certificate pair waiting to replace its own (guarded by inbox_lock). */
 	SSL_CTX *ssl_ctx;
 	char *pending_cert, *pending_key;
-	/* devicehub.v1 and an extension's subprotocols (ws_device_ext), and the path the latter take. */
+	/* devicehub.v1 and the extensions' subprotocols (ws_device_ext), and the extensions themselves. */
 	struct lws_protocols *protocols;
-	const char *ext_path;
+	const ws_device_ext *exts[WS_DEVICE_EXT_MAX];
+	int nexts;
 };
 
 static int64_t now_ms(void)
@@ -535,26 +536,35 @@ static int refuse(struct lws *wsi, unsigned int status, const char *why)
 	return 1; /* lws completes the HTTP transaction */
 }
 
-/* 1 when the upgrade asks for the extension's path (query arguments aside). */
-static int is_ext_path(const ws_device *e, struct lws *wsi)
+/* The extension whose path the upgrade asks for (query arguments aside), or NULL. */
+static const ws_device_ext *ext_for_path(const ws_device *e, struct lws *wsi)
 {
 	char uri[URI_MAX];
 	int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
 
-	return e->ext_path && n > 0 && strcmp(uri, e->ext_path) == 0;
+	for (int i = 0; n > 0 && i < e->nexts; i++)
+		if (e->exts[i]->path && strcmp(uri, e->exts[i]->path) == 0)
+			return e->exts[i];
+	return NULL;
 }
 
 static int on_confirm_upgrade(ws_device *e, struct lws *wsi, const char *upgrade)
 {
 	char device_id[129], module_id[129];
+	const ws_device_ext *ext;
+	unsigned int status;
 	int rc;
 
 	if (!upgrade || strcasecmp(upgrade, "websocket") != 0)
 		return refuse(wsi, HTTP_STATUS_BAD_REQUEST, "not a WebSocket upgrade");
 	if (atomic_load(&e->stopping))
 		return refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting down");
-	if (is_ext_path(e, wsi))
-		return 0; /* the extension's subprotocol handler authenticates inside its own protocol */
+	if ((ext = ext_for_path(e, wsi)) != NULL) {
+		/* The extension authenticates here, or (NULL) inside its own protocol. */
+		err_clear();
+		status = ext->confirm_upgrade ? ext->confirm_upgrade(ext->arg, wsi) : 0;
+		return status ? refuse(wsi, status, err_message()) : 0;
+	}
 	if (!offers_protocol(wsi))
 		return refuse(wsi, HTTP_STATUS_BAD_REQUEST, "subprotocol devicehub.v1 not offered");
 	if (handshake_identity(wsi, device_id, module_id))
@@ -734,18 +744,20 @@ static int device_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 static const struct lws_protocols device_protocol = {DEVICE_MSG_PROTOCOL, device_callback, sizeof(ws_conn),
 						      RX_CHUNK, 0, NULL, 0};
 
-/* devicehub.v1 first (it gets the HTTP callbacks), then the extension's, then the terminator. */
-static struct lws_protocols *protocols_new(const ws_device_ext *ext)
+/* devicehub.v1 first (it gets the HTTP callbacks), then the extensions', then the terminator. */
+static struct lws_protocols *protocols_new(const ws_device *e)
 {
-	size_t n = 0;
+	size_t n = 0, at = 1;
 	struct lws_protocols *list;
 
-	while (ext && ext->protocols[n].name)
-		n++;
+	for (int x = 0; x < e->nexts; x++)
+		for (size_t i = 0; e->exts[x]->protocols[i].name; i++)
+			n++;
 	list = xcalloc(n + 2, sizeof(*list));
 	list[0] = device_protocol;
-	for (size_t i = 0; i < n; i++)
-		list[1 + i] = ext->protocols[i];
+	for (int x = 0; x < e->nexts; x++)
+		for (size_t i = 0; e->exts[x]->protocols[i].name; i++)
+			list[at++] = e->exts[x]->protocols[i];
 	return list;
 }
 
@@ -799,7 +811,7 @@ int ws_device_start_tls(const char *addr, int port, const char *cert_path, const
 }
 
 int ws_device_start_ext(const char *addr, int port, const char *cert_path, const char *key_path,
-			const ws_device_ext *ext, ws_device **out)
+			const ws_device_ext *const *exts, ws_device **out)
 {
 	struct lws_context_creation_info info;
 	struct in_addr v4;
@@ -814,8 +826,14 @@ int ws_device_start_ext(const char *addr, int port, const char *cert_path, const
 	memset(&info, 0, sizeof(info));
 	info.port = port;
 	info.iface = addr && *addr && strcmp(addr, "0.0.0.0") != 0 ? addr : NULL;
-	e->protocols = protocols_new(ext);
-	e->ext_path = ext ? ext->path : NULL;
+	for (int i = 0; exts && exts[i]; i++) {
+		if (e->nexts == WS_DEVICE_EXT_MAX) {
+			rc = err_set(DH_EINTERNAL, "device channel: more than %d extensions", WS_DEVICE_EXT_MAX);
+			goto fail;
+		}
+		e->exts[e->nexts++] = exts[i];
+	}
+	e->protocols = protocols_new(e);
 	info.protocols = e->protocols;
 	info.user = e;
 	info.gid = -1;
@@ -849,8 +867,9 @@ int ws_device_start_ext(const char *addr, int port, const char *cert_path, const
 		rc = err_set(DH_EINTERNAL, "device channel: libwebsockets did not expose its TLS context");
 		goto fail;
 	}
-	if (ext && ext->attach && (rc = ext->attach(ext->arg, e->context)) != 0)
-		goto fail;
+	for (int i = 0; i < e->nexts; i++)
+		if (e->exts[i]->attach && (rc = e->exts[i]->attach(e->exts[i]->arg, e->context)) != 0)
+			goto fail;
 	/* Scheduled before the service thread exists, so no other thread touches lws's timer list. */
 	lws_sul_schedule(e->context, 0, &e->sweep, sweep_keepalive, LWS_US_PER_SEC);
 	if (pthread_create(&e->thread, NULL, service_main, e) != 0) {

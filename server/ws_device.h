@@ -30,21 +30,28 @@ struct lws;
  * encoding on this edge's context. Returns 0, or -1 when the connection presented none. */
 int ws_device_peer_thumbprints(struct lws *wsi, char sha1[41], char sha256[65]);
 
-/* Another device encoding that shares this edge's lws context and service thread (IoT Hub's MQTT): its
- * WebSocket subprotocols join the device port, accepted on one upgrade path, and attach() adds its own
- * listeners and timers once the context exists, on the starting thread, before the service thread runs.
- * Its callbacks reach their own state through lws_protocols.user; they receive the
+/* Another protocol that shares this edge's lws context and service thread (IoT Hub's MQTT, the live
+ * event stream): its WebSocket subprotocols join the device port, accepted on its own upgrade path, and
+ * attach() adds its own listeners and timers once the context exists, on the starting thread, before the
+ * service thread runs. Its callbacks reach their own state through lws_protocols.user; they receive the
  * LWS_CALLBACK_EVENT_WAIT_CANCELLED broadcast like this edge does. */
 typedef struct ws_device_ext {
 	const struct lws_protocols *protocols; /* ended by a NULL name; copied */
 	const char *path;                      /* e.g. "/$iothub/websocket"; must outlive the edge */
 	int (*attach)(void *arg, struct lws_context *context); /* 0, or an error code (the start fails) */
+	/* At the upgrade of a request for path, on the service thread (NULL: accept, the protocol checks
+	 * inside): 0 accepts; an HTTP status (401, 400, ...) refuses the upgrade with it, err_message() says
+	 * why (logged). */
+	unsigned int (*confirm_upgrade)(void *arg, struct lws *wsi);
 	void *arg;
 } ws_device_ext;
 
-/* ws_device_start_tls (cert_path NULL: plain) with an extension (NULL: none). */
+#define WS_DEVICE_EXT_MAX 4
+
+/* ws_device_start_tls (cert_path NULL: plain) with extensions: exts is a NULL-terminated array of at most
+ * WS_DEVICE_EXT_MAX (NULL: none); each must outlive the edge. Paths must differ. */
 int ws_device_start_ext(const char *addr, int port, const char *cert_path, const char *key_path,
-			const ws_device_ext *ext, ws_device **out);
+			const ws_device_ext *const *exts, ws_device **out);
 
 /* Hands a new certificate (chain) and key, PEM text checked beforehand and copied here, to the service
  * thread, which puts them in use for connections accepted afterwards (open ones keep theirs). Any

@@ -296,6 +296,56 @@ test('retries reach devices that failed once; failures are grouped by error code
   await Promise.all([...devs, always, missing].map((d) => d.device.close()));
 });
 
+test('retry while waiting for approval runs the phase again, and its gate asks for approval again', async () => {
+  const devs = [];
+  for (let i = 0; i < 4; i++) {
+    devs.push(await fakeDevice(hub, `ra-${i}`, (_m, n) => (n === 1 && i % 2 === 0 ? { status: 500 } : ok()), { ring: 'ra' }));
+  }
+  await putRollout(hub, 'retry-approve-1', methodBody("tags.ring = 'ra'", 'update', {
+    phases: [{ condition: "deviceId IN ['ra-0', 'ra-1']", successGate: { approval: 'manual' } }, { condition: 'IS_DEFINED(deviceId)' }],
+  }));
+  const waiting = await waitRollout(hub, 'retry-approve-1', (j) => j.awaitingApproval);
+  assert.equal(waiting.currentPhase, 0);
+  assert.equal(waiting.phases[0].failedCount, 1); // ra-0 answers 500 the first time
+  assert.equal(waiting.phases[0].succeededCount, 1);
+  let r = await hub.req('POST', '/devicehub/rollouts/retry-approve-1/retry');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.awaitingApproval, false, 'the phase runs again');
+  // The retried devices answer well the second time; the gate asks for approval again.
+  const again = await waitRollout(hub, 'retry-approve-1', (j) => j.awaitingApproval && j.phases[0].succeededCount === 2);
+  assert.equal(again.deviceJobStatistics.failedCount, 0);
+  assert.deepEqual(again.failures, {});
+  r = await hub.req('POST', '/devicehub/rollouts/retry-approve-1/approve');
+  assert.equal(r.status, 200, r.text);
+  const done = await waitRollout(hub, 'retry-approve-1', (j) => j.status === 'completed');
+  assert.equal(done.deviceJobStatistics.succeededCount, 3);
+  assert.deepEqual(done.failures, { MethodStatus500: 1 }); // ra-2, in phase 2, was not retried
+  assert.deepEqual(devs.map((d) => d.calls.length), [2, 1, 1, 1]);
+  await Promise.all(devs.map((d) => d.device.close()));
+});
+
+test('a manual retry after the phase moved on reaches the earlier phase\'s failed devices', async () => {
+  const devs = [];
+  for (let i = 0; i < 4; i++) devs.push(await fakeDevice(hub, `rp-${i}`, (_m, n) => (n === 1 ? { status: 500 } : ok()), { ring: 'rp' }));
+  // Phase 2 holds an offline device, so the rollout is still running after phase 1 moved on.
+  const off = await hub.req('PUT', '/devices/rp-off', sdkDevice('rp-off'));
+  assert.equal(off.status, 200, off.text);
+  assert.equal((await hub.req('PATCH', '/twins/rp-off', { tags: { ring: 'rp' } })).status, 200);
+  await putRollout(hub, 'retry-phase-1', methodBody("tags.ring = 'rp'", 'update', {
+    phases: [{ condition: "deviceId != 'rp-off'" }, { condition: 'IS_DEFINED(deviceId)' }],
+  }));
+  const moved = await waitRollout(hub, 'retry-phase-1', (j) => j.currentPhase === 1 && j.phases[1].pendingCount <= 1 &&
+    j.phases[1].runningCount === 0 && j.phases[0].failedCount === j.phases[0].deviceCount);
+  assert.equal(moved.status, 'running');
+  const r = await hub.req('POST', '/devicehub/rollouts/retry-phase-1/retry');
+  assert.equal(r.status, 200, r.text);
+  const after = await waitRollout(hub, 'retry-phase-1', (j) => j.deviceJobStatistics.succeededCount === 4);
+  assert.equal(after.deviceJobStatistics.pendingCount, 1, 'only the offline device is left');
+  for (const d of devs) assert.equal(d.calls.length, 2, `${d.id}: one failure, one retry`);
+  await hub.req('POST', '/devicehub/rollouts/retry-phase-1/cancel');
+  await Promise.all(devs.map((d) => d.device.close()));
+});
+
 test('pause stops dispatching and resume restarts it', async () => {
   await createDevices(hub, 'pz-', 20, { ring: 'pz' });
   await putRollout(hub, 'pause-1', twinBody("tags.ring = 'pz'", { p: 1 }, { rate: { perSecond: 4 } }));

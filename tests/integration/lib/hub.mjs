@@ -40,8 +40,11 @@ export class Hub {
   // tls: { cert, key, ca } starts the hub with --tls-cert/--tls-key (file paths) and makes the REST
   // client (undici, trusting ca) speak HTTPS and devices WSS.
   // addr: the REST listener's loopback address; hostname: the hub's --hostname (the SAS resource).
+  // adminPassword: the first admin account's password, passed as --admin-password (null: not passed,
+  // so the hub makes a random one and prints it).
   constructor({ dataDir, port, devicePort, args = [], keepData = false, tls, addr = '127.0.0.1',
-    hostname = 'testhub.local' } = {}) {
+    hostname = 'testhub.local', adminPassword = 'admin-password-for-tests' } = {}) {
+    this.adminPassword = adminPassword;
     this.dataDir = dataDir || mkdtempSync(join(tmpdir(), 'devicehub-test-'));
     this.addr = addr;
     this.hostname = hostname;
@@ -72,7 +75,8 @@ export class Hub {
     this.proc = spawn(BIN, ['--data-dir', this.dataDir, '--http-addr', this.addr, '--http-port', String(this.port),
       '--device-addr', '127.0.0.1', '--device-port', String(this.devicePort), '--mqtt-port', '0',
       '--hostname', this.hostname,
-      ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []), ...this.args],
+      ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []),
+      ...(this.adminPassword != null ? ['--admin-password', this.adminPassword] : []), ...this.args],
     { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (d) => { this.output += d; });
     this.proc.stderr.on('data', (d) => { this.output += d; });
@@ -112,14 +116,33 @@ export class Hub {
     return sasToken(this.hostname, key, policy, ttl);
   }
 
-  // A REST call signed as the owner unless opts.auth says otherwise (null = no header).
+  // Signs in as an operator account: { cookie: 'dh_session=...', csrf, name, role, expiresTime, res }.
+  // Throws unless the answer is 200 with a dh_session cookie.
+  async login(name = 'admin', password = this.adminPassword) {
+    const res = await this.fetch(`${this.base}/devicehub/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name, password }),
+    });
+    const text = await res.text();
+    const m = (res.headers.get('set-cookie') || '').match(/dh_session=[0-9a-f]+/);
+    if (res.status !== 200 || !m) throw new Error(`login ${name}: ${res.status} ${text}`);
+    const json = JSON.parse(text);
+    return { cookie: m[0], csrf: json.csrfToken, name: json.name, role: json.role, expiresTime: json.expiresTime, res };
+  }
+
+  // A REST call signed as the owner unless opts.auth says otherwise (null = no header); with
+  // opts.session (from login) it sends the session's cookie and X-CSRF-Token instead (opts.csrf: false
+  // leaves the token out).
   async req(method, path, body, opts = {}) {
     const headers = { ...(opts.headers || {}) };
-    const auth = opts.auth === undefined ? this.token() : opts.auth;
+    const auth = opts.auth === undefined ? (opts.session ? null : this.token()) : opts.auth;
     if (auth !== null) headers.Authorization = auth;
+    if (opts.session) {
+      headers.Cookie = opts.session.cookie;
+      if (opts.csrf !== false) headers['X-CSRF-Token'] = opts.session.csrf;
+    }
     let payload;
     if (body !== undefined) {
-      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
       headers['Content-Type'] ??= 'application/json; charset=utf-8';
     }
     const sep = path.includes('?') ? '&' : '?';
