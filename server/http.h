@@ -115,7 +115,8 @@ int http_request_is_tls(const http_request *req);
 void http_response_header(http_response *res, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* A URL query argument (e.g. "top"), or NULL. */
+/* A URL query argument (e.g. "top") percent-decoded ('+' stays '+'; a malformed escape leaves the value
+ * as sent), or NULL. Owned by the request. */
 const char *http_query_arg(const http_request *req, const char *name);
 /* A request header, or NULL. */
 const char *http_header(const http_request *req, const char *name);

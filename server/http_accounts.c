@@ -5,7 +5,6 @@
 #include "audit.h"
 #include "auth.h"
 #include "err.h"
-#include "url.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +20,11 @@ static int string_member(const json_t *body, const char *name, int required, con
 	return 0;
 }
 
+/* hostName: the hub's HostName, for the connection strings the dashboard shows. */
 static json_t *session_json(const account_session *s)
 {
-	return json_pack("{s:s, s:s, s:s, s:s}", "name", s->name, "role", account_role_name(s->role), "csrfToken",
-			 s->csrf_token, "expiresTime", s->expires_time);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", s->name, "role", account_role_name(s->role), "csrfToken",
+			 s->csrf_token, "expiresTime", s->expires_time, "hostName", auth_hub_hostname());
 }
 
 /* The session cookie: HttpOnly (no script reads it), SameSite=Strict (no other site sends it), Secure
@@ -121,19 +121,17 @@ int http_account_password(const http_request *req, http_response *res)
 	return rc;
 }
 
-/* A query argument percent-decoded into out[n] (the gate leaves arguments as sent); NULL when absent.
- * DH_EINVAL for bad escapes. */
+/* A query argument (decoded by the gate) copied into out[n]; NULL when absent. DH_EINVAL when too long. */
 static int query_arg(const http_request *req, const char *name, char *out, size_t n, const char **value)
 {
-	const char *raw = http_query_arg(req, name);
-	int len;
+	const char *arg = http_query_arg(req, name);
 
 	*value = NULL;
-	if (!raw)
+	if (!arg)
 		return 0;
-	len = url_decode(raw, strlen(raw), out, n);
-	if (len < 0 || (size_t)len != strlen(out))
-		return err_set(DH_EINVAL, "%s is malformed or too long", name);
+	if (strlen(arg) >= n)
+		return err_set(DH_EINVAL, "%s is too long", name);
+	memcpy(out, arg, strlen(arg) + 1);
 	*value = out;
 	return 0;
 }

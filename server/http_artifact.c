@@ -5,7 +5,6 @@
 #include "auth.h"
 #include "err.h"
 #include "sas.h"
-#include "url.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -14,15 +13,15 @@
 
 #define ARG_MAX 1200 /* a decoded query argument: 8 models of 128 characters and their commas fit */
 
-/* Query arguments arrive undecoded (the server's unescape callback leaves them raw, as for paths). */
 static int decoded_arg(const http_request *req, const char *name, char out[ARG_MAX])
 {
-	const char *raw = http_query_arg(req, name);
+	const char *arg = http_query_arg(req, name);
 
-	if (!raw)
+	if (!arg)
 		return err_set(DH_EINVAL, "the query argument '%s' is required", name);
-	if (url_decode(raw, strlen(raw), out, ARG_MAX) < 0 || strlen(out) == 0)
-		return err_set(DH_EINVAL, "the query argument '%s' is empty, malformed or too long", name);
+	if (!*arg || strlen(arg) >= ARG_MAX)
+		return err_set(DH_EINVAL, "the query argument '%s' is empty or too long", name);
+	memcpy(out, arg, strlen(arg) + 1);
 	return 0;
 }
 

@@ -72,7 +72,13 @@ typedef struct http_ctx {
 	char from[64];
 	int reached;
 	int scrub;
+	struct decoded_arg *decoded;   /* http_query_arg's decoded copies, freed with the request */
 } http_ctx;
+
+struct decoded_arg {
+	struct decoded_arg *next;
+	char text[];
+};
 
 static atomic_ullong http_request_counter;
 /* Requests between the access handler's first call and their completion, on every daemon (retired ones
@@ -80,9 +86,29 @@ static atomic_ullong http_request_counter;
 static atomic_int http_in_flight;
 static atomic_int http_draining;
 
+/* The unescape callback leaves arguments as sent (it serves paths too, which split_path decodes per
+ * segment), so they are decoded here, once per lookup, into memory the request owns. */
 const char *http_query_arg(const http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND, name);
+	const char *raw = MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND, name);
+	http_ctx *ctx = req->ctx;
+	struct decoded_arg *d;
+	size_t n;
+	int len;
+
+	if (!raw || !ctx || !strchr(raw, '%'))
+		return raw;
+	n = strlen(raw) + 1;
+	if (!(d = malloc(sizeof(*d) + n)))
+		return raw;
+	len = url_decode(raw, n - 1, d->text, n);
+	if (len < 0 || (size_t)len != strlen(d->text)) { /* a bad escape, or %00 */
+		free(d);
+		return raw;
+	}
+	d->next = ctx->decoded;
+	ctx->decoded = d;
+	return d->text;
 }
 
 const char *http_header(const http_request *req, const char *name)
@@ -680,6 +706,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 		return;
 	atomic_fetch_sub(&http_in_flight, 1);
 	buf_release(&ctx->body);
+	while (ctx->decoded) {
+		struct decoded_arg *next = ctx->decoded->next;
+		free(ctx->decoded);
+		ctx->decoded = next;
+	}
 	free(ctx);
 	*con_cls = NULL;
 }

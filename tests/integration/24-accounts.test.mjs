@@ -45,7 +45,8 @@ test('the first admin comes from --admin-password; login sets an HttpOnly SameSi
   assert.doesNotMatch(hub.output, /account 'admin' has the password/);
   const s = await hub.req('GET', '/devicehub/session', undefined, { session: admin });
   assert.equal(s.status, 200, s.text);
-  assert.deepEqual(Object.keys(s.json).sort(), ['csrfToken', 'expiresTime', 'name', 'role']);
+  assert.deepEqual(Object.keys(s.json).sort(), ['csrfToken', 'expiresTime', 'hostName', 'name', 'role']);
+  assert.equal(s.json.hostName, hub.hostname);
   assert.equal(s.json.csrfToken, admin.csrf);
 });
 

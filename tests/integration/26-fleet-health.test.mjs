@@ -164,6 +164,11 @@ test('fleet history gets a point a second and reflects a connect', async () => {
   r = await hub.req('GET', '/devicehub/fleet/history?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z');
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.json.points, []);
+  // Percent-encoded arguments (encodeURIComponent turns ':' into %3A) are decoded by the gate.
+  const since = new Date(Date.now() - 3600e3).toISOString();
+  r = await hub.req('GET', `/devicehub/fleet/history?since=${encodeURIComponent(since)}`);
+  assert.equal(r.status, 200, r.text);
+  assert.ok(r.json.points.length >= 1, r.text);
 });
 
 test('health rules: seeded rules, CRUD, and validation that stores nothing', async () => {
