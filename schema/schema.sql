@@ -260,3 +260,4 @@ CREATE TABLE health_rules (
     created_time  TEXT    NOT NULL,   -- ISO 8601 UTC
     updated_time  TEXT    NOT NULL
 );
+CREATE INDEX identities_kind ON identities (module_id);
