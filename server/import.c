@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "crypto.h"
 #include "err.h"
+#include "events.h"
 #include "import_line.h"
 #include "log.h"
 #include "registry.h"
@@ -154,6 +155,8 @@ static int run_batch(store *s, import_job *job, const char **pos, int64_t *line_
 	}
 	json_array_foreach(revoked, i, v)
 	    session_kick(json_string_value(v), NULL, SESSION_CLOSE_REVOKED, "credentials revoked");
+	events_publish("registry.bulk", json_pack("{s:s, s:s, s:i}", "source", "import", "importId", job->row.import_id,
+						  "entries", n));
 out:
 	json_decref(revoked);
 	return rc;

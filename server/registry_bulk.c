@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "events.h"
 #include "json_util.h"
 #include "registry_int.h"
 #include "session.h"
@@ -237,6 +238,10 @@ int registry_bulk(const json_t *body, json_t **out)
 		json_decref(errors);
 		return rc;
 	}
+	/* One summary, not an event per device: a bulk call may carry thousands of them. */
+	events_publish("registry.bulk", json_pack("{s:s, s:I, s:I}", "source", "bulk", "entries",
+						  (json_int_t)json_array_size(body), "failed",
+						  (json_int_t)json_array_size(errors)));
 	*out = json_pack("{s:b, s:O, s:[]}", "isSuccessful", json_array_size(errors) == 0, "errors", errors,
 			 "warnings");
 	json_decref(errors);

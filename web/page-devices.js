@@ -546,13 +546,17 @@ export async function render(root, ctx) {
   }));
   let added = 0;
   let removed = 0;
+  let bulk = 0;   // bulk calls and import batches: they say how many entries, not what each did
   function changedNotice() {
     fill(newNotice, h('div', {class: 'notice', role: 'status', dataset: {testid: 'list-changed'}},
-      [added ? `${fmtNumber(added)} device${added === 1 ? '' : 's'} created` : '', removed ? `${fmtNumber(removed)} deleted` : ''].filter(Boolean).join(', '),
+      [added ? `${fmtNumber(added)} device${added === 1 ? '' : 's'} created` : '', removed ? `${fmtNumber(removed)} deleted` : '',
+        bulk ? `${fmtNumber(bulk)} bulk change${bulk === 1 ? '' : 's'}` : ''].filter(Boolean).join(', '),
       ' since the list was loaded. ',
-      h('button', {type: 'button', class: 'link', onclick: () => { added = 0; removed = 0; loadPage(); loadCount(); newNotice.replaceChildren(); }}, 'Refresh')));
+      h('button', {type: 'button', class: 'link', onclick: () => { added = 0; removed = 0; bulk = 0; loadPage(); loadCount(); newNotice.replaceChildren(); }}, 'Refresh')));
   }
   offs.push(events.on('device.created', () => { added++; changedNotice(); }));
+  // Bulk creates and imports come as one summary: the list says it may have changed.
+  offs.push(events.on('registry.bulk', () => { bulk++; changedNotice(); }));
   offs.push(events.on('device.deleted', (ev) => {
     removed++;
     changedNotice();

@@ -286,7 +286,7 @@ export async function render(root, ctx) {
     if (eventItems.length > 50) eventItems.length = 50;
     renderEventsSoon();
   }));
-  for (const t of ['device.connected', 'device.disconnected', 'device.created', 'device.updated', 'device.deleted'])
+  for (const t of ['device.connected', 'device.disconnected', 'device.created', 'device.updated', 'device.deleted', 'registry.bulk'])
     offs.push(events.on(t, refetchFleet));
   offs.push(events.on('health.changed', (ev) => {
     const rule = health?.rules?.find((r) => r.name === ev.name);

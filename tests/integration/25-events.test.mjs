@@ -173,6 +173,31 @@ test('a service SAS token with ServiceConnect opens the socket; a device-only on
   assert.equal((await openEvents({ headers: { Authorization: 'SharedAccessSignature sr=x&sig=y&se=1&skn=service' } })).status, 401);
 });
 
+test('a bulk create gives one registry.bulk summary, not an event per device', async () => {
+  const { events } = await subscribe();
+  assert.equal((await hub.req('PUT', '/devices/ev-bulk-1', sdkDevice('ev-bulk-1'))).status, 200);
+  const r = await hub.req('POST', '/devices', [
+    { id: 'ev-bulk-1', importMode: 'create' }, // exists already: this entry fails
+    { id: 'ev-bulk-2', importMode: 'create' }, { id: 'ev-bulk-3', importMode: 'create' }]);
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.errors.length, 1, r.text);
+  const ev = await events.next((m) => m.type === 'registry.bulk');
+  assert.equal(ev.source, 'bulk');
+  assert.equal(ev.entries, 3);
+  assert.equal(ev.failed, 1);
+  assert.equal((await hub.req('GET', '/devices/ev-bulk-3')).status, 200);
+  const listed = await hub.req('GET', '/devicehub/events?types=device.created&top=100');
+  assert.deepEqual(listed.json.items.filter((e) => e.deviceId?.startsWith('ev-bulk-')).map((e) => e.deviceId), ['ev-bulk-1'],
+    'only the single PUT has its own event');
+  // An import: one summary per committed batch, naming the import.
+  const imp = await hub.req('POST', '/devicehub/imports', '{"deviceId":"ev-imp-1"}\n{"deviceId":"ev-imp-2"}\n',
+    { headers: { 'Content-Type': 'application/x-ndjson' } });
+  assert.equal(imp.status, 202, imp.text);
+  const iev = await events.next((m) => m.type === 'registry.bulk' && m.source === 'import');
+  assert.equal(iev.importId, imp.json.id);
+  assert.equal(iev.entries, 2);
+});
+
 test('a device connecting and disconnecting gives device.connected and device.disconnected', async () => {
   const key = await createDevice('ev-dev-1');
   const { events } = await subscribe();
