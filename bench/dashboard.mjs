@@ -1,9 +1,10 @@
-// node bench/dashboard.mjs BASE NAME PASSWORD RUNS LABEL (run from tests/, where playwright-core is):
+// node bench/dashboard.mjs BASE NAME PASSWORD RUNS LABEL:
 // times the dashboard's pages in Debian's Chromium, each load in a fresh context that carries only the
 // session cookie, from navigation start until the page's root says data-ready="true" (the router sets it
 // once the page's first data is on screen). Prints "LABEL_<page>_ms <median>" lines, and
 // "LABEL_baseline_ms" for Chromium loading the server's tiny /healthz answer.
-import { chromium } from 'playwright-core';
+// playwright-core is a test tool: it lives in tests/node_modules (make deps).
+const { chromium } = await import(new URL('../tests/node_modules/playwright-core/index.mjs', import.meta.url));
 
 const [base, name, password, runsArg, label] = process.argv.slice(2);
 const runs = Number(runsArg) || 7;
