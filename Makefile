@@ -47,6 +47,7 @@ bench: build
 	bench/run.sh $(BUILD)/devicehubd
 	bench/devices.sh $(BUILD)/devicehubd $(BUILD)/devicehub-sim
 	bench/jobs.sh $(BUILD)/devicehubd
+	bench/dashboard.sh $(BUILD)/devicehubd
 
 # The device channel only (~2 min): 10,000 devices, direct methods, reported patches (docs/performance.md).
 bench-devices: build
