@@ -203,7 +203,8 @@ static int find_route(const char *method, const http_request *req, const http_ro
 	for (const http_route *r = http_routes; r->method; r++) {
 		if (!pattern_matches(r->pattern, req))
 			continue;
-		if (strcmp(r->method, method) == 0) {
+		/* HEAD is GET without the body (libmicrohttpd leaves the body out), as RFC 9110 asks. */
+		if (strcmp(r->method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
 			*out = r;
 			return 0;
 		}
@@ -531,10 +532,12 @@ static void scrub_keys(json_t *v)
 	}
 }
 
-/* After an answer was queued: a change that reached a handler goes to the audit log. */
+/* After an answer was queued: a change that reached a handler goes to the audit log. A POST that only
+ * reads (HTTP_READS: queries, dry runs, event tickets) is no change; logging each would bury the changes
+ * under the dashboard's queries. */
 static void audit_answer(const http_ctx *ctx, const char *url, int status)
 {
-	if (ctx->reached && ctx->route && changes_state(ctx->route->method))
+	if (ctx->reached && ctx->route && changes_state(ctx->route->method) && !(ctx->route->flags & HTTP_READS))
 		audit_record(ctx->caller.who, ctx->route->method, ctx->route->pattern, url, status, ctx->from);
 }
 

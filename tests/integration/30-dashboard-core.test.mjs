@@ -70,6 +70,11 @@ test('the dashboard is served with a strict CSP, right types and revalidation', 
   }
   r = await hub.fetch(`${hub.base}/ui/nothing.js`);
   assert.equal(r.status, 404);
+  // HEAD is GET without the body.
+  r = await hub.fetch(`${hub.base}/`, { method: 'HEAD' });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/html/);
+  assert.equal((await r.arrayBuffer()).byteLength, 0);
   r = await hub.fetch(`${hub.base}/ui/chart.min.js`);
   assert.match(await r.text(), /Chart\.js v3\.9\.1/);
 });
