@@ -6,7 +6,11 @@
 # from the same run: Chromium loading a tiny static answer of the same server (/healthz), and the same
 # page with an empty registry.
 #
-# Settings (environment): BENCH_DEVICES=1000000 BENCH_RUNS=7 BENCH_OUT=file (also write the table there)
+# Then the fleet page stays open while devicehub-sim (beside devicehubd) connects BENCH_LIVE_DEVICES
+# devices, and the REST calls behind the pages are timed with curl.
+#
+# Settings (environment): BENCH_DEVICES=1000000 BENCH_RUNS=7 BENCH_LIVE_DEVICES=10000 (0: skip)
+#   BENCH_OUT=file (also write the table there)
 #   BENCH_KEEP=1 (keep the temp dir)
 set -euo pipefail
 
@@ -84,6 +88,16 @@ total=$(curl -s -H "Authorization: $auth" "$base/statistics/devices" | sed -n 's
 log "$N devices"
 measure full
 
+# The fleet page open while devicehub-sim creates and connects BENCH_LIVE_DEVICES devices: how far the
+# Connected tile (fed by the event socket only) lags the server's own count, and the page's longest task.
+SIM=$(dirname "$BIN")/devicehub-sim
+if [ -x "$SIM" ] && [ "${BENCH_LIVE_DEVICES:-10000}" -gt 0 ]; then
+	log "fleet page during a connect storm of ${BENCH_LIVE_DEVICES:-10000} devices"
+	timeout 300 node "$here/dashboard-live.mjs" "$base" admin "$PASSWORD" "$SIM" "ws://127.0.0.1:$((port + 1))" \
+		"HostName=$HUB;SharedAccessKeyName=iothubowner;SharedAccessKey=$key" "${BENCH_LIVE_DEVICES:-10000}" |
+		tee -a "$tmp/results.txt" >&2
+fi
+
 # The REST calls behind those pages, each the median of 7 curl timings (ms).
 api_ms() { # $1 label, $2 method, $3 path, $4 body (optional)
 	local i t=()
@@ -122,4 +136,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 	for k in fleet health history events devices_page devices_count connected_page statistics; do
 		echo "| $k | $(v "api_${k}_ms") |"
 	done
+	echo
+	echo "| fleet page during a connect storm (${BENCH_LIVE_DEVICES:-10000} devices) | |"
+	echo "|---|---|"
+	echo "| server counts all connected (baseline) | $(v live_server_all_connected_s) s |"
+	echo "| the page's Connected tile shows it | $(v live_page_all_connected_s) s |"
+	echo "| lag | $(v live_page_lag_ms) ms |"
+	echo "| longest main-thread task meanwhile | $(v live_longest_task_ms) ms |"
 } | tee "${BENCH_OUT:-/dev/null}"

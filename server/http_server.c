@@ -327,7 +327,8 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 		char *text = res->body ? json_util_dump(res->body) : NULL;
 		r = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (void *)"",
 						    text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-		MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+		if (res->status != 304) /* a revalidated asset keeps the type the browser cached */
+			MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
 	}
 	if (code)
 		MHD_add_response_header(r, "iothub-errorcode", err_http(code).name);

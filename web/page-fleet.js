@@ -216,7 +216,7 @@ export async function render(root, ctx) {
       }
       case 'rollout.phase': return ['Rollout ', job(ev.jobId), ` phase ${ev.phase + 1} ${ev.event}`];
       case 'device.failed': return [dev(ev.deviceId), ' failed in ', job(ev.jobId), ev.errorCode ? ` (${ev.errorCode})` : ''];
-      case 'health.changed': return ['Health rule ', h('strong', {}, ev.name), ev.breaking ? ` breaking (${ev.count})` : ` ok (${ev.count})`];
+      case 'health.changed': return ['Health rule ', h('strong', {}, ev.name), ev.breaking ? ` breaking (${fmtNumber(ev.count)})` : ` ok (${fmtNumber(ev.count)})`];
       default: return [ev.type];
     }
   }

@@ -67,6 +67,7 @@ test('the dashboard is served with a strict CSP, right types and revalidation', 
     await r.arrayBuffer();
     const again = await hub.fetch(`${hub.base}/ui/${file}`, { headers: { 'If-None-Match': etag } });
     assert.equal(again.status, 304, file);
+    assert.equal(again.headers.get('content-type'), null, file);
   }
   r = await hub.fetch(`${hub.base}/ui/nothing.js`);
   assert.equal(r.status, 404);
