@@ -3,6 +3,7 @@
 #
 #   image builds · serves /healthz through the published port · runs as uid 10001 on a read-only root
 #   with no capabilities · HEALTHCHECK reports healthy · REST API creates a device with the owner token ·
+#   the dashboard and its chart library are served and the first admin signs in ·
 #   simulated devices connect through the published device port · SIGTERM stops it cleanly (exit 0) ·
 #   the device survives a restart (volume) · HTTPS + WSS with --tls-cert/--tls-key, when the binary has them
 #
@@ -111,6 +112,16 @@ creates_device() {
     grep -q "\"deviceId\":\"$1\""
 }
 
+# The dashboard from the image: its page, the chart library embedded from Debian's libjs-chart.js at build
+# time, and a sign-in as the first admin with the password from DEVICEHUB_ADMIN_PASSWORD.
+dashboard_serves() {
+  curl -sf --max-time 10 -o "$tmp/index.html" "$api/" && grep -q '<title>devicehub</title>' "$tmp/index.html" &&
+    curl -sf --max-time 10 -o "$tmp/chart.js" "$api/ui/chart.min.js" && grep -q 'Chart.js v3' "$tmp/chart.js" &&
+    curl -sf --max-time 10 -o "$tmp/login.json" -X POST -H 'Content-Type: application/json' \
+      -d '{"name":"admin","password":"deploy-admin-password"}' "$api/devicehub/login" &&
+    grep -q '"role":"admin"' "$tmp/login.json"
+}
+
 has_device() { api_call GET "/devices/$1" | grep -q "\"deviceId\":\"$1\""; }
 
 # The simulator from the same image, on the host's network, reaches the hub only through its published
@@ -164,7 +175,8 @@ check "runtime image: every library there, no compiler, no curl" runtime_is_smal
 # ---- plain HTTP --------------------------------------------------------------------------------------
 tls_opts=()
 name="$run_id-hub"
-start_container "$name" "$volume" -e DEVICEHUB_OWNER_KEY="$(head -c 32 /dev/urandom | base64)"
+start_container "$name" "$volume" -e DEVICEHUB_OWNER_KEY="$(head -c 32 /dev/urandom | base64)" \
+  -e DEVICEHUB_ADMIN_PASSWORD=deploy-admin-password
 hp=$(host_port "$name" 8080)
 dp=$(host_port "$name" 8081)
 api="http://127.0.0.1:$hp"
@@ -173,6 +185,7 @@ check "runs as uid 10001, no capabilities, read-only root" confined
 check "HEALTHCHECK reports healthy" healthy "$name"
 token=$(pm exec "$name" devicehubd sas-token)
 check "REST API creates a device with the owner token" creates_device deploy-1
+check "dashboard served with its chart library; admin signs in" dashboard_serves
 check "simulated devices connect through published port $dp" devices_connect
 check "SIGTERM stops it cleanly (exit 0)" stops_cleanly
 check "the device survives a restart (volume)" survives_restart
