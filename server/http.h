@@ -73,6 +73,7 @@ enum http_route_flags {
 	HTTP_ADMIN = 32,        /* admin, whatever the right (accounts, audit, keys, ...) */
 	HTTP_SESSION = 64,      /* a session is required (SAS tokens refused); any role */
 	HTTP_SELF = 128,        /* any role; the handler checks further (one's own account, or an admin) */
+	HTTP_JSON_OPTIONAL = 256, /* a body is optional; when there is one it must be JSON (req->body) */
 };
 
 typedef struct http_route {

@@ -70,6 +70,9 @@ static json_t *openapi_operation(const http_route *r, json_t *params)
 	if (r->flags & HTTP_JSON_BODY)
 		json_object_set_new(op, "requestBody",
 				    json_pack("{s:b, s:{s:{}}}", "required", 1, "content", "application/json"));
+	if (r->flags & HTTP_JSON_OPTIONAL)
+		json_object_set_new(op, "requestBody",
+				    json_pack("{s:b, s:{s:{}}}", "required", 0, "content", "application/json"));
 	if (r->flags & HTTP_RAW_BODY)
 		json_object_set_new(op, "requestBody",
 				    json_pack("{s:b, s:{s:{}}}", "required", 1, "content", "application/octet-stream"));

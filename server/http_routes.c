@@ -414,7 +414,7 @@ const http_route http_routes[] = {
 	 "A bulk import's failed lines as JSON lines {line, deviceId, errorCode, message}"},
 	{"GET", "/devicehub/exports", http_export, AUTH_REGISTRY_READ, 0, 0,
 	 "Stream every device as JSON lines from one snapshot; keys=true needs RegistryWrite"},
-	{"POST", "/devicehub/backup", http_backup_create, AUTH_OWNER, 1 * KB, HTTP_RAW_BODY,
+	{"POST", "/devicehub/backup", http_backup_create, AUTH_OWNER, 1 * KB, HTTP_JSON_OPTIONAL,
 	 "Online backup into <data-dir>/backups: body empty or {\"path\": \"name.db\"} (owner only)"},
 	{"GET", "/devicehub/artifacts", http_artifact_list, AUTH_SERVICE_CONNECT, 0, 0, "List firmware artifacts"},
 	{"POST", "/devicehub/artifacts", http_artifact_upload, AUTH_SERVICE_CONNECT, ARTIFACT_MAX_BYTES, HTTP_RAW_BODY,

@@ -386,7 +386,9 @@ static int take_body(http_ctx *ctx, const http_route *route, http_request *req)
 		req->raw_len = ctx->body.len;
 		return 0;
 	}
-	if (!(route->flags & HTTP_JSON_BODY))
+	if (!(route->flags & (HTTP_JSON_BODY | HTTP_JSON_OPTIONAL)))
+		return 0;
+	if ((route->flags & HTTP_JSON_OPTIONAL) && ctx->body.len == 0)
 		return 0;
 	if (!content_type_ok(http_header(req, "Content-Type")))
 		return err_set(DH_EMEDIA, "the body must be application/json");

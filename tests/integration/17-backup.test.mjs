@@ -111,6 +111,11 @@ test('a backup under write load restores to the devices and twins acknowledged b
   assertHubError(assert, await h.req('POST', '/devicehub/backup', { path: '../x' }), 400, 'ArgumentInvalid');
   assertHubError(assert, await h.req('POST', '/devicehub/backup', { path: '/tmp/x.db' }), 400, 'ArgumentInvalid');
   assertHubError(assert, await h.req('POST', '/devicehub/backup', { path: 7 }), 400, 'ArgumentInvalid');
+  // A body, when there is one, is JSON (the gate checks it); OpenAPI says it is optional.
+  assertHubError(assert, await h.req('POST', '/devicehub/backup', '{"path":', {}), 400, 'ArgumentInvalid');
+  assert.equal((await h.req('POST', '/devicehub/backup', 'path=x', { headers: { 'Content-Type': 'text/plain' } })).status, 415);
+  const api = (await h.req('GET', '/openapi.json', undefined, { auth: null })).json;
+  assert.deepEqual(api.paths['/devicehub/backup'].post.requestBody, { required: false, content: { 'application/json': {} } });
   const service = (await h.policies()).service;
   const r401 = await h.req('POST', '/devicehub/backup', undefined, { auth: h.token('service', service.primaryKey) });
   assert.equal(r401.status, 401, r401.text);
