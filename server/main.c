@@ -146,8 +146,9 @@ static int start_edges(const config *cfg, http_server **http, http_server **redi
 
 /* SIGHUP: reads the settings again (the --config file, environment, flags: config_load) and
  * applies what may change while running: the log level, and the certificate and key read afresh from
- * their files (REST: a new daemon takes over the listening socket; devices: the SSL_CTX gets the new
- * pair). Open connections keep the certificate they have. Anything wrong is logged and changes nothing. */
+ * their files (REST: a new daemon takes over the listening socket; the device and MQTT ports: their
+ * SSL_CTXs get the new pair). Open connections keep the certificate they have. Anything wrong is logged
+ * and changes nothing. */
 static void reload(int argc, char **argv, const config *cfg, http_server *http, ws_device *devices)
 {
 	config fresh;

@@ -99,6 +99,9 @@ struct mqtt_device {
 	uint64_t next_id;
 	connmap conns; /* conn id -> mqtt_conn (node) */
 	lws_sorted_usec_list_t sweep;
+	/* The MQTT port's own SSL_CTX (vhost "mqtt"; NULL without TLS): set while attach creates the vhost,
+	 * then touched by the device edge's service thread only, which swaps the pair in it at a reload. */
+	SSL_CTX *ssl_ctx;
 };
 
 static int64_t now_ms(void)
@@ -839,6 +842,12 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	int one = 1, fd;
 
 	switch (reason) {
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* At the creation of the MQTT vhost (attach). wsi is a stand-in with no protocol, so m is NULL
+		 * here: the vhost (in) carries m as its user. */
+		if (in && (m = lws_vhost_user(in)) != NULL)
+			m->ssl_ctx = user;
+		return 0;
 	case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
 		return verify_client_cert(user);
 	case LWS_CALLBACK_RAW_ADOPT:
@@ -906,6 +915,7 @@ static int attach(void *arg, struct lws_context *context)
 		return 0;
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "mqtt";
+	info.user = m; /* the vhost's user: how raw_callback finds m while the vhost is being created */
 	info.port = m->port;
 	info.iface = m->addr && *m->addr && strcmp(m->addr, "0.0.0.0") != 0 ? m->addr : NULL;
 	info.protocols = m->raw_protocols;
@@ -923,7 +933,18 @@ static int attach(void *arg, struct lws_context *context)
 	if (!lws_create_vhost(context, &info))
 		return err_set(DH_EIO, "mqtt: cannot listen on %s:%d%s", m->addr ? m->addr : "*", m->port,
 			       m->cert_path ? " (or OpenSSL refused the certificate)" : "");
+	/* Without it a certificate reload would silently pass this port by. */
+	if (m->cert_path && !m->ssl_ctx)
+		return err_set(DH_EINTERNAL, "mqtt: libwebsockets did not expose its TLS context");
 	return 0;
+}
+
+/* ws_device_ext.tls_context: the MQTT port's SSL_CTX, for the device edge's certificate reload. */
+static struct ssl_ctx_st *tls_context(void *arg)
+{
+	mqtt_device *m = arg;
+
+	return m->ssl_ctx;
 }
 
 mqtt_device *mqtt_device_new(const char *addr, int port, const char *cert_path, const char *key_path)
@@ -945,6 +966,7 @@ mqtt_device *mqtt_device_new(const char *addr, int port, const char *cert_path, 
 	m->ext.protocols = m->ws_protocols;
 	m->ext.path = MQTT_WS_PATH;
 	m->ext.attach = attach;
+	m->ext.tls_context = tls_context;
 	m->ext.arg = m;
 	connmap_init(&m->conns);
 	return m;

@@ -14,7 +14,8 @@
  *
  * TLS (WSS): lws's vhost SSL_CTX asks every client for a certificate but requires none and trusts no CA:
  * a device that sends no Authorization is matched by its certificate's thumbprint (auth). A certificate
- * reload swaps the cert and key inside that SSL_CTX on the service thread; open connections keep theirs.
+ * reload swaps the cert and key inside that SSL_CTX, and inside the SSL_CTX of every extension's own
+ * listener (ws_device_ext.tls_context: the MQTT port), on the service thread; open connections keep theirs.
  */
 #include "ws_device.h"
 
@@ -667,7 +668,19 @@ static int ssl_ctx_replace(SSL_CTX *ctx, const char *cert_pem, const char *key_p
 	return ok ? 0 : -1;
 }
 
-/* Service thread: installs a pair that ws_device_reload_tls left. */
+/* Puts the pair in ctx (NULL: nothing to do) and logs the outcome for the listener named what. */
+static void tls_replace_logged(SSL_CTX *ctx, const char *what, const char *cert_pem, const char *key_pem)
+{
+	if (!ctx)
+		return;
+	if (ssl_ctx_replace(ctx, cert_pem, key_pem) == 0)
+		log_info("%s: new TLS certificate in use for new connections", what);
+	else
+		log_error("%s: OpenSSL refused the new certificate or key; the old pair stays in use", what);
+}
+
+/* Service thread: installs a pair that ws_device_reload_tls left, in the device port's SSL_CTX and in
+ * each extension's own listener's (IoT Hub's MQTT port). */
 static void apply_pending_tls(ws_device *e)
 {
 	char *cert, *key;
@@ -679,10 +692,14 @@ static void apply_pending_tls(ws_device *e)
 	pthread_mutex_unlock(&e->inbox_lock);
 	if (!cert)
 		return;
-	if (e->ssl_ctx && ssl_ctx_replace(e->ssl_ctx, cert, key) == 0)
-		log_info("device channel: new TLS certificate in use for new connections");
-	else
-		log_error("device channel: OpenSSL refused the new certificate or key; the old pair stays in use");
+	tls_replace_logged(e->ssl_ctx, "device channel", cert, key);
+	for (int i = 0; i < e->nexts; i++) {
+		const ws_device_ext *x = e->exts[i];
+		SSL_CTX *ctx = x->tls_context ? x->tls_context(x->arg) : NULL;
+
+		if (ctx != e->ssl_ctx) /* lws could share one between vhosts: swap it once */
+			tls_replace_logged(ctx, x->protocols[0].name ? x->protocols[0].name : "extension", cert, key);
+	}
 	free(cert);
 	OPENSSL_cleanse(key, strlen(key));
 	free(key);

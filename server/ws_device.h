@@ -25,6 +25,7 @@ int ws_device_start_tls(const char *addr, int port, const char *cert_path, const
 struct lws_context;
 struct lws_protocols;
 struct lws;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 /* The thumbprints (hex, NUL-terminated) of the TLS client certificate on wsi's connection, for any device
  * encoding on this edge's context. Returns 0, or -1 when the connection presented none. */
@@ -43,6 +44,10 @@ typedef struct ws_device_ext {
 	 * inside): 0 accepts; an HTTP status (401, 400, ...) refuses the upgrade with it, err_message() says
 	 * why (logged). */
 	unsigned int (*confirm_upgrade)(void *arg, struct lws *wsi);
+	/* The OpenSSL SSL_CTX of the extension's own TLS listener (a vhost attach() created), or NULL (none;
+	 * NULL function: never one). Called on the service thread at a certificate reload, which puts the new
+	 * pair in it as in the device port's; the context stays the extension's (lws frees it with the vhost). */
+	struct ssl_ctx_st *(*tls_context)(void *arg);
 	void *arg;
 } ws_device_ext;
 
@@ -54,8 +59,9 @@ int ws_device_start_ext(const char *addr, int port, const char *cert_path, const
 			const ws_device_ext *const *exts, ws_device **out);
 
 /* Hands a new certificate (chain) and key, PEM text checked beforehand and copied here, to the service
- * thread, which puts them in use for connections accepted afterwards (open ones keep theirs). Any
- * thread. Returns 0 (the outcome is logged), or DH_EINVAL when the channel has no TLS. */
+ * thread, which puts them in use for connections accepted afterwards (open ones keep theirs) on the
+ * device port and on every extension's own TLS listener (ws_device_ext.tls_context). Any thread.
+ * Returns 0 (the outcome is logged), or DH_EINVAL when the channel has no TLS. */
 int ws_device_reload_tls(ws_device *edge, const char *cert_pem, const char *key_pem);
 
 /* Closes every connection with 1000 (waiting up to 2 s for the close handshakes, each ending its

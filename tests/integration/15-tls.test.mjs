@@ -1,8 +1,8 @@
 // TLS (docs/tls.md): HTTPS for the REST API with HSTS, the plain-HTTP redirect port, WSS for devices with
-// SAS tokens or X.509 client certificates matched by thumbprint, certificate reload on SIGHUP, and a
-// refused start when the key does not belong to the certificate. Certificates are made with the openssl
-// CLI in a temporary directory: a test CA signs the server certificates, device certificates are
-// self-signed.
+// SAS tokens or X.509 client certificates matched by thumbprint, certificate reload on SIGHUP (on the REST,
+// WSS and MQTT ports), and a refused start when the key does not belong to the certificate. Certificates
+// are made with the openssl CLI in a temporary directory: a test CA signs the server certificates, device
+// certificates are self-signed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -52,10 +52,12 @@ const stranger = deviceCert('stranger');
 
 let hub;
 let redirectPort;
+let mqttPort; // IoT Hub's MQTT over TLS (docs/mqtt.md): its own listener, reloaded with the others
 before(async () => {
   redirectPort = await freePort();
+  mqttPort = await freePort();
   hub = await startHub({ tls: { cert: file('cert.pem'), key: file('key.pem'), ca },
-    args: ['--http-redirect-port', String(redirectPort)] });
+    args: ['--http-redirect-port', String(redirectPort), '--mqtt-port', String(mqttPort)] });
 });
 after(async () => {
   await hub?.destroy();
@@ -162,9 +164,10 @@ test('a certificate that matches no thumbprint of the identity is refused with 4
 });
 
 test('SIGHUP reloads the certificate: new connections see the new one, the server and open sessions go on', async () => {
+  const ports = [hub.port, hub.devicePort, mqttPort]; // REST, devicehub.v1 WebSocket, MQTT
+  const served = () => Promise.all(ports.map(servedFingerprint));
   const before1 = fingerprintOf(file('server1.pem'));
-  assert.equal(await servedFingerprint(hub.port), before1);
-  assert.equal(await servedFingerprint(hub.devicePort), before1);
+  assert.deepEqual(await served(), [before1, before1, before1]);
   await newDevice('tls-reload', x509Auth(dev1.sha256));
   const open = await connectDevice(hub, 'tls-reload', { cert: dev1.cert, key: dev1.key });
   assert.ok(open.device, JSON.stringify(open));
@@ -174,11 +177,10 @@ test('SIGHUP reloads the certificate: new connections see the new one, the serve
   hub.proc.kill('SIGHUP');
   const after2 = fingerprintOf(file('server2.pem'));
   for (let i = 0; i < 100; i++) {
-    if (await servedFingerprint(hub.port) === after2 && await servedFingerprint(hub.devicePort) === after2) break;
+    if ((await served()).every((fp) => fp === after2)) break;
     await delay(50);
   }
-  assert.equal(await servedFingerprint(hub.port), after2);
-  assert.equal(await servedFingerprint(hub.devicePort), after2);
+  assert.deepEqual(await served(), [after2, after2, after2]);
   assert.equal(hub.proc.exitCode, null);
 
   // The session opened before the reload still works; REST and new devices work with the new certificate.
@@ -195,8 +197,7 @@ test('SIGHUP reloads the certificate: new connections see the new one, the serve
   hub.proc.kill('SIGHUP');
   await delay(300);
   assert.match(hub.output, /SIGHUP: .*does not belong to the certificate/);
-  assert.equal(await servedFingerprint(hub.port), after2);
-  assert.equal(await servedFingerprint(hub.devicePort), after2);
+  assert.deepEqual(await served(), [after2, after2, after2]);
   assert.equal((await hub.req('GET', '/devices/tls-reload')).status, 200);
 });
 
