@@ -21,57 +21,21 @@ RUNS=${BENCH_RUNS:-7}
 HUB=benchhub
 PASSWORD=bench-admin-password
 
-for tool in gcc curl openssl node; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
-done
-[ -x "$BIN" ] || { echo "bench: no devicehubd at $BIN (make build first)" >&2; exit 2; }
+. "$here/lib.sh"
+require_tools gcc curl openssl node
+BIN=$(require_exe "$BIN" devicehubd)
 [ -d "$here/../tests/node_modules/playwright-core" ] || { echo "bench: run make deps first (playwright-core)" >&2; exit 2; }
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+bench_tmpdir dh-bench
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dh-bench.XXXXXX")
-server_pid=
-cleanup() {
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+build_helper bulk_load -lpthread
 
-gcc -O2 -Wall -Wextra -o "$tmp/bulk_load" "$here/bulk_load.c" -lpthread
-
-port=
-for _ in $(seq 50); do
-	p=$((20000 + RANDOM % 20000))
-	if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && ! ss -Hltn "sport = :$((p + 1))" 2>/dev/null | grep -q .; then
-		port=$p; break
-	fi
-done
-[ -n "$port" ] || { echo "bench: no free port found" >&2; exit 1; }
-
+port=$(free_port)
 log "starting devicehubd on 127.0.0.1:$port"
-"$BIN" --data-dir "$tmp/data" --http-addr 127.0.0.1 --http-port "$port" --device-addr 127.0.0.1 \
+start_hub server --data-dir "$tmp/data" --http-addr 127.0.0.1 --http-port "$port" --device-addr 127.0.0.1 \
 	--device-port $((port + 1)) --mqtt-port 0 --hostname "$HUB" --admin-password "$PASSWORD" \
-	--log-level warn >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-key=
-for _ in $(seq 100); do
-	key=$(sed -n 's/.*SharedAccessKeyName=iothubowner;SharedAccessKey=\([^; ]*\).*/\1/p' "$tmp/server.out" | head -1)
-	[ -n "$key" ] && break
-	kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.err" >&2; echo "bench: devicehubd exited" >&2; exit 1; }
-	sleep 0.1
-done
-[ -n "$key" ] || { echo "bench: no owner connection string from devicehubd" >&2; exit 1; }
-se=$(( $(date +%s) + 4 * 3600 ))
-hexkey=$(printf '%s' "$key" | openssl base64 -d -A | od -An -v -tx1 | tr -d ' \n')
-sig=$(printf '%s\n%s' "$HUB" "$se" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary |
-	openssl base64 -A | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
-auth="SharedAccessSignature sr=$HUB&sig=$sig&se=$se&skn=iothubowner"
+	--log-level warn
+key=$(owner_key server)
+auth=$(sas_token "$HUB" "$key")
 base="http://127.0.0.1:$port"
 
 measure() { # $1 = label
@@ -83,8 +47,7 @@ log "empty registry"
 measure empty
 log "bulk create of $N devices"
 timeout 900 "$tmp/bulk_load" 127.0.0.1 "$port" "$auth" "$N" 4 >/dev/null
-total=$(curl -s -H "Authorization: $auth" "$base/statistics/devices" | sed -n 's/.*"totalDeviceCount":\([0-9]*\).*/\1/p')
-[ "$total" = "$N" ] || { echo "bench: expected $N devices, the hub has '$total'" >&2; exit 1; }
+expect_devices "$N" "$auth"
 log "$N devices"
 measure full
 
@@ -117,7 +80,7 @@ api_ms devices_count POST '/devices/query?api-version=2021-04-12' '{"query":"SEL
 api_ms connected_page POST '/devices/query?api-version=2021-04-12' '{"query":"SELECT * FROM devices WHERE connectionState = '"'"'Connected'"'"'"}'
 api_ms statistics GET '/statistics/devices?api-version=2021-04-12'
 
-v() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/results.txt" | tail -1; }
+v() { val "$1" "$tmp/results.txt"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 {
 	echo "| page (median of $RUNS loads) | empty registry | $N devices | ratio | Chromium baseline (/healthz) | target |"

@@ -35,78 +35,33 @@ K=${BENCH_REPORTED_DEVICES:-1000}
 W=${BENCH_REPORTED_INFLIGHT:-8}
 HUB=benchhub
 
-for tool in gcc wrk curl openssl pkg-config; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
-done
-pkg-config --exists libwebsockets || { echo "bench: libwebsockets-dev is required" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "bench: no devicehubd at $BIN (make build first)" >&2; exit 2; }
-[ -x "$SIM" ] || { echo "bench: no devicehub-sim at $SIM (make build first)" >&2; exit 2; }
+. "$here/lib.sh"
+require_tools gcc wrk curl openssl pkg-config
+require_pkg libwebsockets libwebsockets-dev
+BIN=$(require_exe "$BIN" devicehubd)
+SIM=$(require_exe "$SIM" devicehub-sim)
 [ "$N" -le 19000 ] || { echo "bench: at most 19,000 devices (20,000 open files per process)" >&2; exit 2; }
 [ "$K" -le "$N" ] || { echo "bench: BENCH_REPORTED_DEVICES must not exceed BENCH_DEVICE_COUNT" >&2; exit 2; }
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-SIM=$(cd "$(dirname "$SIM")" && pwd)/$(basename "$SIM")
-
-# Not devicehub-*: test clean-ups sweep that prefix from /tmp.
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dh-bench-dev.XXXXXX")
-pids=()
-
-stop_pid() { # pid: TERM, wait up to 5 s, then KILL
-	local p=$1
-	kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-}
-cleanup() {
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-cpu_s() { awk '{ print ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat"; }
-status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
-wait_for() { # file pattern seconds pid: wait until pattern appears in file; fail if pid died or time ran out
-	for _ in $(seq $(($3 * 20))); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$4" 2>/dev/null || { echo "bench: process $4 ended while waiting for '$2'" >&2; tail -5 "$1" >&2; return 1; }
-		sleep 0.05
-	done
-	echo "bench: timed out waiting for '$2' in $1" >&2
-	return 1
-}
-free_port() {
-	for _ in $(seq 50); do
-		local p=$((20000 + RANDOM % 20000))
-		if ! ss -Hltn "sport = :$p or sport = :$((p + 1))" 2>/dev/null | grep -q .; then echo "$p"; return; fi
-	done
-	echo "bench: no free port found" >&2
-	exit 1
-}
-# Prefixes a helper's "key value" lines with name_ into results.txt.
-collect() { sed -n '/^[a-z_0-9]* [-0-9.]*$/p' "$2" | sed "s/^/$1_/" >>"$tmp/results.txt"; }
+bench_tmpdir dh-bench-dev
 : >"$tmp/results.txt"
 
 # ---- helpers ---------------------------------------------------------------------------------------
 log "building bench helpers"
-gcc -O2 -Wall -Wextra -o "$tmp/sqlite_baseline" "$here/sqlite_baseline.c" -lsqlite3 -lpthread
-gcc -O2 -Wall -Wextra -o "$tmp/lws_echo" "$here/lws_echo.c" $(pkg-config --cflags --libs libwebsockets)
-gcc -O2 -Wall -Wextra -o "$tmp/device_load" "$here/device_load.c" $(pkg-config --cflags --libs libwebsockets)
+build_helper sqlite_baseline -lsqlite3 -lpthread
+build_helper lws_echo $(pkg-config --cflags --libs libwebsockets)
+build_helper device_load $(pkg-config --cflags --libs libwebsockets)
 
 # ---- 1. baselines ----------------------------------------------------------------------------------
 log "raw SQLite baseline, $N rows"
-timeout 300 "$tmp/sqlite_baseline" "$tmp/baseline.db" "$N" 3 >"$tmp/sqlite.txt"
-rm -f "$tmp"/baseline.db*
+sqlite_baseline "$N" 3 >"$tmp/sqlite.txt"
 collect sqlite "$tmp/sqlite.txt"
-log "raw SQLite json_set update: $(awk '$1 == "update_per_s" { print $2 }' "$tmp/sqlite.txt")/s"
+log "raw SQLite json_set update: $(val update_per_s "$tmp/sqlite.txt")/s"
 
 port=${BENCH_PORT:-$(free_port)}
 log "raw libwebsockets echo server on 127.0.0.1:$port, $N connections"
 "$tmp/lws_echo" 127.0.0.1 "$port" 240 >"$tmp/echo_server.out" 2>&1 &
 echo_pid=$!
-pids+=("$echo_pid")
+track "$echo_pid"
 wait_for "$tmp/echo_server.out" listening 10 "$echo_pid"
 timeout 200 "$tmp/device_load" --url "ws://127.0.0.1:$port" --mode echo --count "$N" --inflight 1 \
 	--seconds "$SECS" --server-pid "$echo_pid" >"$tmp/echo.txt" 2>"$tmp/echo.err" || { cat "$tmp/echo.err" >&2; exit 1; }
@@ -115,46 +70,28 @@ collect echo "$tmp/echo.txt"
 log "echo: $(tr '\n' ' ' <"$tmp/echo.txt")"
 
 # ---- 2. devicehubd #1: the simulator ---------------------------------------------------------------
-start_server() { # log-name: starts devicehubd on $port/$((port+1)) with $tmp/data; sets server_pid
-	"$BIN" --data-dir "$tmp/data" --http-addr 127.0.0.1 --http-port "$port" --device-addr 127.0.0.1 \
-		--device-port "$dport" --hostname "$HUB" --log-level warn >"$tmp/$1.out" 2>"$tmp/$1.err" &
-	server_pid=$!
-	pids+=("$server_pid")
-	for _ in $(seq 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/openapi.json" && ss -Hltn "sport = :$dport" | grep -q . && return 0
-		kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/$1.err" >&2; echo "bench: devicehubd exited" >&2; exit 1; }
-		sleep 0.1
-	done
-	echo "bench: devicehubd did not start" >&2
-	exit 1
+start_server() { # log-name: starts devicehubd on $port/$dport with $tmp/data; sets server_pid
+	start_hub "$1" --data-dir "$tmp/data" --http-addr 127.0.0.1 --http-port "$port" --device-addr 127.0.0.1 \
+		--device-port "$dport" --hostname "$HUB" --log-level warn
 }
 port=${BENCH_PORT:-$(free_port)}
 dport=$((port + 1))
 log "starting devicehubd on 127.0.0.1:$port (REST) and :$dport (devices)"
 start_server server1
-key=
-for _ in $(seq 50); do
-	key=$(sed -n 's/.*SharedAccessKeyName=iothubowner;SharedAccessKey=\([^; ]*\).*/\1/p' "$tmp/server1.out" | head -1)
-	[ -n "$key" ] && break
-	sleep 0.1
-done
-[ -n "$key" ] || { echo "bench: no owner connection string from devicehubd" >&2; exit 1; }
+key=$(owner_key server1)
 # The listen backlog (c-libraries.md: at least 1024, or connect storms lose SYNs for 1 s).
 backlog=$(ss -Hltn "sport = :$dport" | awk '{ print $3 }' | head -1)
 
 # Policy SAS token (sr = hostname, skn = iothubowner): REST calls and, with DeviceConnect, every device.
-se=$(($(date +%s) + 4 * 3600))
-hexkey=$(printf '%s' "$key" | openssl base64 -d -A | od -An -v -tx1 | tr -d ' \n')
-sig=$(printf '%s\n%s' "$HUB" "$se" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary |
-	openssl base64 -A | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
-export BENCH_AUTH="SharedAccessSignature sr=$HUB&sig=$sig&se=$se&skn=iothubowner"
+BENCH_AUTH=$(sas_token "$HUB" "$key")
+export BENCH_AUTH
 cs="HostName=$HUB;SharedAccessKeyName=iothubowner;SharedAccessKey=$key"
 
 log "devicehub-sim: --create --count $N, one process"
 "$SIM" --connection-string "$cs" --api-url "http://127.0.0.1:$port" --device-url "ws://127.0.0.1:$dport" \
 	--count "$N" --prefix sim- --create --report-interval-ms 100 --duration 200 >/dev/null 2>"$tmp/sim.err" &
 sim_pid=$!
-pids+=("$sim_pid")
+track "$sim_pid"
 wait_for "$tmp/sim.err" "connecting $N devices" 120 "$sim_pid"
 rss0=$(status_kb "$server_pid" VmRSS); anon0=$(status_kb "$server_pid" RssAnon); cpu0=$(cpu_s "$server_pid")
 wait_for "$tmp/sim.err" "connected $N/$N " 120 "$sim_pid"
@@ -194,7 +131,7 @@ log "device_load: $N devices, answering methods"
 	--auth "$BENCH_AUTH" --prefix sim- --first 1 --digits 5 --seconds $((SECS + 60)) --server-pid "$server_pid" \
 	>"$tmp/methods.txt" 2>"$tmp/methods.err" &
 load_pid=$!
-pids+=("$load_pid")
+track "$load_pid"
 wait_for "$tmp/methods.txt" ready_line 120 "$load_pid"
 answer=$(curl -s -H "Authorization: $BENCH_AUTH" -H 'Content-Type: application/json' --max-time 10 \
 	-d '{"methodName":"echo","payload":{"check":1},"responseTimeoutInSeconds":5}' \
@@ -232,7 +169,7 @@ stop_pid "$server_pid"
 report() {
 	awk -v n="$N" -v secs="$SECS" -v wt="$WRK_T" -v wc="$WRK_C" -v k="$K" -v w="$W" \
 	    -v when="$(date -u +%Y-%m-%dT%H:%MZ)" \
-	    -v cpu="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)" '
+	    -v cpu="$(machine)" '
 	{ v[$1] = $2 }
 	function kf(x) { return x >= 10000 ? sprintf("%.0fk", x / 1000) : sprintf("%.1fk", x / 1000) }
 	function yes(ok) { return ok ? "**met**" : "**missed**" }

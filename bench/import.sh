@@ -18,78 +18,42 @@ BIN=${1:-$here/../build/devicehubd}
 N=${BENCH_DEVICES:-1000000}
 HUB=benchhub
 
-for tool in gcc curl openssl awk bc; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
-done
-[ -x "$BIN" ] || { echo "bench: no devicehubd at $BIN (make build first)" >&2; exit 2; }
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dh-bench-import.XXXXXX")
-server_pid=
-cleanup() {
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+. "$here/lib.sh"
+require_tools gcc curl openssl awk bc
+BIN=$(require_exe "$BIN" devicehubd)
+bench_tmpdir dh-bench-import
 now() { date +%s.%N; }
 
 log "raw SQLite baseline, N=$N"
-gcc -O2 -Wall -Wextra -o "$tmp/sqlite_baseline" "$here/sqlite_baseline.c" -lsqlite3 -lpthread
-timeout 900 "$tmp/sqlite_baseline" "$tmp/baseline.db" "$N" 1 >"$tmp/baseline.txt"
-rm -f "$tmp"/baseline.db*
-base_insert=$(awk '$1 == "insert_rows_per_s" { print $2 }' "$tmp/baseline.txt")
+build_helper sqlite_baseline -lsqlite3 -lpthread
+sqlite_baseline "$N" 1 >"$tmp/baseline.txt"
+base_insert=$(val insert_rows_per_s "$tmp/baseline.txt")
 
 log "generating $N JSON lines"
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++)
 	printf "{\"id\":\"imp-%07d\",\"importMode\":\"create\",\"tags\":{\"region\":\"r%d\",\"floor\":%d},\"properties\":{\"desired\":{\"interval\":%d}}}\n", i, i % 10, i % 50, 30 + i % 5 }' >"$tmp/import.jsonl"
 bytes=$(stat -c %s "$tmp/import.jsonl")
 
-port=${BENCH_PORT:-}
-if [ -z "$port" ]; then
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && ! ss -Hltn "sport = :$((p + 1))" 2>/dev/null | grep -q .; then
-			port=$p
-			break
-		fi
-	done
-fi
+port=${BENCH_PORT:-$(free_port)}
 log "starting devicehubd on 127.0.0.1:$port"
-"$BIN" --data-dir "$tmp/data" --http-addr 127.0.0.1 --http-port "$port" --hostname "$HUB" --mqtt-port 0 \
-	--device-addr 127.0.0.1 --device-port "$((port + 1))" --log-level warn >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-key=
-for _ in $(seq 100); do
-	key=$(sed -n 's/.*SharedAccessKeyName=iothubowner;SharedAccessKey=\([^; ]*\).*/\1/p' "$tmp/server.out" | head -1)
-	[ -n "$key" ] && break
-	kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.err" >&2; echo "bench: devicehubd exited" >&2; exit 1; }
-	sleep 0.1
-done
-[ -n "$key" ] || { echo "bench: no owner connection string" >&2; exit 1; }
-se=$(( $(date +%s) + 4 * 3600 ))
-hexkey=$(printf '%s' "$key" | openssl base64 -d -A | od -An -v -tx1 | tr -d ' \n')
-sig=$(printf '%s\n%s' "$HUB" "$se" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary |
-	openssl base64 -A | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
-AUTH="SharedAccessSignature sr=$HUB&sig=$sig&se=$se&skn=iothubowner"
+start_hub server --data-dir "$tmp/data" --http-addr 127.0.0.1 --http-port "$port" --hostname "$HUB" --mqtt-port 0 \
+	--device-addr 127.0.0.1 --device-port "$((port + 1))" --log-level warn
+key=$(owner_key server)
+AUTH=$(sas_token "$HUB" "$key")
 base="http://127.0.0.1:$port"
-rss() { awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$server_pid/status"; }
+mb() { awk '{ print int($1 / 1024) }'; } # kB on stdin -> whole MB
+rss() { status_kb "$server_pid" VmHWM | mb; }
 # Heap and other anonymous memory (RssAnon), sampled every 0.2 s into $tmp/anon.txt while a step runs:
 # VmHWM also counts the database pages SQLite reads through its 1 GB mmap, which are page cache.
 sample_anon() { while kill -0 "$server_pid" 2>/dev/null; do
-	awk '/RssAnon/ { print int($2 / 1024) }' "/proc/$server_pid/status" >>"$tmp/anon.txt"; sleep 0.2; done; }
+	status_kb "$server_pid" RssAnon | mb >>"$tmp/anon.txt"; sleep 0.2; done; }
 peak_anon() { sort -n "$tmp/anon.txt" | tail -1; : >"$tmp/anon.txt"; }
 
 log "import of $N lines ($bytes bytes)"
 : >"$tmp/anon.txt"
 sample_anon &
 sampler=$!
+track "$sampler"
 t0=$(now)
 id=$(curl -sf -H "Authorization: $AUTH" -H 'Content-Type: application/x-ndjson' --data-binary @"$tmp/import.jsonl" \
 	"$base/devicehub/imports" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
@@ -119,8 +83,7 @@ lines=$(wc -l <"$tmp/export.jsonl")
 ebytes=$(stat -c %s "$tmp/export.jsonl")
 rss_export=$(rss)
 anon_export=$(peak_anon)
-kill "$sampler" 2>/dev/null || true
-wait "$sampler" 2>/dev/null || true
+stop_pid "$sampler"
 
 table=$(cat <<TABLE
 | operation | devicehubd | raw SQLite baseline, this run | ratio |

@@ -35,100 +35,39 @@ PC=${BENCH_PATCH_CONNECTIONS:-32}
 JT=${BENCH_JOB_TIMEOUT:-180}
 HUB=benchhub
 
-for tool in gcc curl openssl pkg-config bc; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
-done
-pkg-config --exists libwebsockets || { echo "bench: libwebsockets-dev is required" >&2; exit 2; }
-[ -x "$BIN" ] || { echo "bench: no devicehubd at $BIN (make build first)" >&2; exit 2; }
+. "$here/lib.sh"
+require_tools gcc curl openssl pkg-config bc
+require_pkg libwebsockets libwebsockets-dev
+BIN=$(require_exe "$BIN" devicehubd)
 [ "$NM" -le 19000 ] || { echo "bench: at most 19,000 connected devices (20,000 open files per process)" >&2; exit 2; }
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-
-# Not devicehub-*: test clean-ups sweep that prefix from /tmp.
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dh-bench-jobs.XXXXXX")
-pids=()
-
-stop_pid() { # pid: TERM, wait up to 5 s, then KILL
-	local p=$1
-	kill -0 "$p" 2>/dev/null || return 0
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || true
-}
-cleanup() {
-	for p in "${pids[@]}"; do stop_pid "$p"; done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-cpu_s() { awk '{ print ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat"; }
-wait_for() { # file pattern seconds pid: wait until pattern appears in file; fail if pid died or time ran out
-	for _ in $(seq $(($3 * 20))); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$4" 2>/dev/null || { echo "bench: process $4 ended while waiting for '$2'" >&2; tail -5 "$1" >&2; return 1; }
-		sleep 0.05
-	done
-	echo "bench: timed out waiting for '$2' in $1" >&2
-	return 1
-}
-free_port() {
-	for _ in $(seq 50); do
-		local p=$((20000 + RANDOM % 20000))
-		if ! ss -Hltn "sport = :$p or sport = :$((p + 1))" 2>/dev/null | grep -q .; then echo "$p"; return; fi
-	done
-	echo "bench: no free port found" >&2
-	exit 1
-}
-# Prefixes a helper's "key value" lines with name_ into results.txt.
-collect() { sed -n '/^[a-z_0-9]* [-0-9.]*$/p' "$2" | sed "s/^/$1_/" >>"$tmp/results.txt"; }
+bench_tmpdir dh-bench-jobs
 : >"$tmp/results.txt"
 
 # ---- helpers ---------------------------------------------------------------------------------------
 log "building bench helpers"
-gcc -O2 -Wall -Wextra -o "$tmp/sqlite_baseline" "$here/sqlite_baseline.c" -lsqlite3 -lpthread
-gcc -O2 -Wall -Wextra -o "$tmp/bulk_load" "$here/bulk_load.c" -lpthread
-gcc -O2 -Wall -Wextra -o "$tmp/rest_calls" "$here/rest_calls.c" -lpthread
-gcc -O2 -Wall -Wextra -o "$tmp/device_load" "$here/device_load.c" $(pkg-config --cflags --libs libwebsockets)
+build_helper sqlite_baseline -lsqlite3 -lpthread
+build_helper bulk_load -lpthread
+build_helper rest_calls -lpthread
+build_helper device_load $(pkg-config --cflags --libs libwebsockets)
 
 # ---- 1. raw SQLite baseline ------------------------------------------------------------------------
 log "raw SQLite baseline, $NT rows"
-timeout 300 "$tmp/sqlite_baseline" "$tmp/baseline.db" "$NT" 3 >"$tmp/sqlite.txt"
-rm -f "$tmp"/baseline.db*
+sqlite_baseline "$NT" 3 >"$tmp/sqlite.txt"
 collect sqlite "$tmp/sqlite.txt"
-log "raw SQLite json_set update: $(awk '$1 == "update_per_s" { print $2 }' "$tmp/sqlite.txt")/s"
+log "raw SQLite json_set update: $(val update_per_s "$tmp/sqlite.txt")/s"
 
 start_server() { # name: devicehubd on $port/$dport with $tmp/name.data; sets server_pid, BENCH_AUTH
-	"$BIN" --data-dir "$tmp/$1.data" --http-addr 127.0.0.1 --http-port "$port" --device-addr 127.0.0.1 \
-		--device-port "$dport" --hostname "$HUB" --log-level warn >"$tmp/$1.out" 2>"$tmp/$1.err" &
-	server_pid=$!
-	pids+=("$server_pid")
-	local key=
-	for _ in $(seq 100); do
-		# The background shell may not have created the .out file yet.
-		key=$(sed -n 's/.*SharedAccessKeyName=iothubowner;SharedAccessKey=\([^; ]*\).*/\1/p' "$tmp/$1.out" 2>/dev/null | head -1 || true)
-		[ -n "$key" ] && curl -s -o /dev/null "http://127.0.0.1:$port/openapi.json" &&
-			ss -Hltn "sport = :$dport" | grep -q . && break
-		kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/$1.err" >&2; echo "bench: devicehubd exited" >&2; exit 1; }
-		sleep 0.1
-	done
-	[ -n "$key" ] || { echo "bench: no owner connection string from devicehubd" >&2; exit 1; }
-	# Policy SAS token (reference §4; sr = hostname, skn = iothubowner): REST calls and every device.
-	local se hexkey sig
-	se=$(($(date +%s) + 4 * 3600))
-	hexkey=$(printf '%s' "$key" | openssl base64 -d -A | od -An -v -tx1 | tr -d ' \n')
-	sig=$(printf '%s\n%s' "$HUB" "$se" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary |
-		openssl base64 -A | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
-	BENCH_AUTH="SharedAccessSignature sr=$HUB&sig=$sig&se=$se&skn=iothubowner"
+	start_hub "$1" --data-dir "$tmp/$1.data" --http-addr 127.0.0.1 --http-port "$port" --device-addr 127.0.0.1 \
+		--device-port "$dport" --hostname "$HUB" --log-level warn
+	local key
+	key=$(owner_key "$1")
+	# Policy SAS token (sr = hostname, skn = iothubowner): REST calls and every device.
+	BENCH_AUTH=$(sas_token "$HUB" "$key")
 }
 create_devices() { # n name: bulk create bench-0000000.. and check the count
 	log "bulk create of $1 devices"
 	timeout 600 "$tmp/bulk_load" 127.0.0.1 "$port" "$BENCH_AUTH" "$1" 4 >"$tmp/$2_bulk.txt"
-	local total
-	total=$(curl -s -H "Authorization: $BENCH_AUTH" "http://127.0.0.1:$port/statistics/devices" |
-		sed -n 's/.*"totalDeviceCount":\([0-9]*\).*/\1/p')
-	[ "$total" = "$1" ] || { echo "bench: expected $1 devices, the hub has '$total'" >&2; exit 1; }
+	expect_devices "$1" "$BENCH_AUTH"
 }
 # Runs rest_calls with the server's CPU time around it: name args...
 timed() {
@@ -154,7 +93,7 @@ log "device_load: $NM devices connected, answering methods"
 "$tmp/device_load" --url "ws://127.0.0.1:$dport" --mode methods --hello --count "$NM" --auth "$BENCH_AUTH" \
 	--prefix bench- --first 0 --digits 7 --seconds $((2 * JT + 120)) >"$tmp/devices.txt" 2>"$tmp/devices.err" &
 load_pid=$!
-pids+=("$load_pid")
+track "$load_pid"
 wait_for "$tmp/devices.txt" ready_line 120 "$load_pid"
 grep -q "^ready $NM\$" "$tmp/devices.txt" || { cat "$tmp/devices.txt" "$tmp/devices.err" >&2; echo "bench: not all devices connected" >&2; exit 1; }
 log "method baseline: $NM x POST /twins/{id}/methods, $MC connections"
@@ -188,13 +127,13 @@ written=$(curl -s --max-time 60 -X POST -H "Authorization: $BENCH_AUTH" -H 'Cont
 log "twins with the job's desired properties: ${written:-?} of $NT"
 [ "${written:-0}" = "$NT" ] || { echo "bench: the twin job wrote ${written:-?} of $NT twins" >&2; exit 1; }
 echo "twin_written $written" >>"$tmp/results.txt"
-echo "server_peak_kb $(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")" >>"$tmp/results.txt"
+echo "server_peak_kb $(status_kb "$server_pid" VmHWM)" >>"$tmp/results.txt"
 stop_pid "$server_pid"
 
 # ---- 4. report -------------------------------------------------------------------------------------
 report() {
 	awk -v nm="$NM" -v nt="$NT" -v mc="$MC" -v pc="$PC" -v when="$(date -u +%Y-%m-%dT%H:%MZ)" \
-	    -v cpu="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)" '
+	    -v cpu="$(machine)" '
 	{ v[$1] = $2 }
 	function kf(x) { return x >= 10000 ? sprintf("%.0fk", x / 1000) : sprintf("%.1fk", x / 1000) }
 	function yes(ok) { return ok ? "**met**" : "**missed**" }

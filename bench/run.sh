@@ -30,91 +30,46 @@ WRK_C=${BENCH_WRK_CONNECTIONS:-32}
 QRUNS=${BENCH_QUERY_RUNS:-7}
 HUB=benchhub
 
-for tool in gcc wrk curl openssl; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
-done
-[ -x "$BIN" ] || { echo "bench: no devicehubd at $BIN (make build first)" >&2; exit 2; }
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-
-# Not devicehub-*: test clean-ups sweep that prefix from /tmp.
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/dh-bench.XXXXXX")
-server_pid=
-
-cleanup() {
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill -TERM "$server_pid" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-val() { awk -v k="$1" '$1 == k { print $2 }' "$2" | tail -1; }
+. "$here/lib.sh"
+require_tools gcc wrk curl openssl
+BIN=$(require_exe "$BIN" devicehubd)
+bench_tmpdir dh-bench
 
 # ---- helpers ---------------------------------------------------------------------------------------
 log "building bench helpers"
-gcc -O2 -Wall -Wextra -o "$tmp/sqlite_baseline" "$here/sqlite_baseline.c" -lsqlite3 -lpthread
-gcc -O2 -Wall -Wextra -o "$tmp/bulk_load" "$here/bulk_load.c" -lpthread
+build_helper sqlite_baseline -lsqlite3 -lpthread
+build_helper bulk_load -lpthread
 
 # ---- 1. raw SQLite baseline --------------------------------------------------------------------------
 log "raw SQLite baseline, N=$N"
-timeout 900 "$tmp/sqlite_baseline" "$tmp/baseline.db" "$N" 3 | tee "$tmp/baseline.txt" >&2
-rm -f "$tmp"/baseline.db*
+sqlite_baseline "$N" 3 | tee "$tmp/baseline.txt" >&2
 
 # ---- 2. devicehubd ---------------------------------------------------------------------------------
-port=${BENCH_PORT:-}
-if [ -z "$port" ]; then
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then port=$p; break; fi
-	done
-fi
-[ -n "$port" ] || { echo "bench: no free port found" >&2; exit 1; }
-
+port=${BENCH_PORT:-$(free_port)}
 log "starting devicehubd on 127.0.0.1:$port"
-"$BIN" --data-dir "$tmp/data" --http-addr 127.0.0.1 --http-port "$port" --hostname "$HUB" \
-	--index tags.region --log-level warn >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-key=
-for _ in $(seq 100); do
-	key=$(sed -n 's/.*SharedAccessKeyName=iothubowner;SharedAccessKey=\([^; ]*\).*/\1/p' "$tmp/server.out" | head -1)
-	[ -n "$key" ] && break
-	kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.err" >&2; echo "bench: devicehubd exited" >&2; exit 1; }
-	sleep 0.1
-done
-[ -n "$key" ] || { echo "bench: no owner connection string from devicehubd" >&2; exit 1; }
-
-# SAS token (reference §4): sig = urlenc(base64(HMAC-SHA256(b64decode(key), "benchhub\n" + se))).
-se=$(( $(date +%s) + 4 * 3600 ))
-hexkey=$(printf '%s' "$key" | openssl base64 -d -A | od -An -v -tx1 | tr -d ' \n')
-sig=$(printf '%s\n%s' "$HUB" "$se" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary |
-	openssl base64 -A | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
-export BENCH_AUTH="SharedAccessSignature sr=$HUB&sig=$sig&se=$se&skn=iothubowner"
+start_hub server --data-dir "$tmp/data" --http-addr 127.0.0.1 --http-port "$port" --hostname "$HUB" \
+	--index tags.region --log-level warn
+key=$(owner_key server)
+BENCH_AUTH=$(sas_token "$HUB" "$key")
+export BENCH_AUTH
 export BENCH_DEVICES=$N
 base="http://127.0.0.1:$port"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: $BENCH_AUTH" "$base/statistics/devices")
 [ "$code" = 200 ] || { echo "bench: the SAS token was refused ($code)" >&2; exit 1; }
 
-server_cpu() { awk '{ print ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$server_pid/stat"; }
-
 log "bulk create of $N devices, $CONNS connections"
-cpu0=$(server_cpu)
+cpu0=$(cpu_s "$server_pid")
 timeout 900 "$tmp/bulk_load" 127.0.0.1 "$port" "$BENCH_AUTH" "$N" "$CONNS" | tee "$tmp/bulk.txt" >&2
-cpu1=$(server_cpu)
+cpu1=$(cpu_s "$server_pid")
 echo "bulk_server_cpu_s $(echo "$cpu1 - $cpu0" | bc -l)" >>"$tmp/bulk.txt"
-total=$(curl -s -H "Authorization: $BENCH_AUTH" "$base/statistics/devices" | sed -n 's/.*"totalDeviceCount":\([0-9]*\).*/\1/p')
-[ "$total" = "$N" ] || { echo "bench: expected $N devices, the hub has '$total'" >&2; exit 1; }
+expect_devices "$N" "$BENCH_AUTH"
 
 run_wrk() { # name script
 	log "$1: wrk -t$WRK_T -c$WRK_C -d${SECS}s"
 	local c0 c1
-	c0=$(server_cpu)
+	c0=$(cpu_s "$server_pid")
 	timeout $((SECS + 60)) wrk -t"$WRK_T" -c"$WRK_C" -d"${SECS}s" --latency -s "$here/$2" "$base/" >"$tmp/$1.txt"
-	c1=$(server_cpu)
+	c1=$(cpu_s "$server_pid")
 	grep -E 'Requests/sec|Latency|Non-2xx' "$tmp/$1.txt" >&2 || true
 	sed -n 's/^wrk_result //p' "$tmp/$1.txt" | tr ' ' '\n' | sed "s/^/$1_/; s/=/ /" >>"$tmp/wrk.txt"
 	echo "$1_server_cpu_s $(echo "$c1 - $c0" | bc -l)" >>"$tmp/wrk.txt"
@@ -142,7 +97,7 @@ time_query() { # name sql
 time_query count "SELECT COUNT() AS n FROM devices WHERE tags.region = 'r3'"
 time_query group "SELECT tags.floor, COUNT() AS n FROM devices GROUP BY tags.floor"
 
-rss_kb=$(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")
+rss_kb=$(status_kb "$server_pid" VmHWM)
 db_mb=$(du -sm "$tmp/data" | awk '{ print $1 }')
 
 # ---- 3. report -------------------------------------------------------------------------------------
@@ -150,7 +105,7 @@ B=$tmp/baseline.txt; K=$tmp/bulk.txt; W=$tmp/wrk.txt; Q=$tmp/query.txt
 report() {
 	awk -v n="$N" -v secs="$SECS" -v conns="$CONNS" -v wt="$WRK_T" -v wc="$WRK_C" -v qruns="$QRUNS" \
 	    -v rss="$rss_kb" -v dbmb="$db_mb" -v when="$(date -u +%Y-%m-%dT%H:%MZ)" \
-	    -v cpu="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)" '
+	    -v cpu="$(machine)" '
 	FNR == 1 { file++ }
 	{ v[$1] = $2 }
 	function k(x) { return x >= 10000 ? sprintf("%.0fk", x / 1000) : sprintf("%.1fk", x / 1000) }
