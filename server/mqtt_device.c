@@ -3,9 +3,9 @@
  *
  * Threads: everything here runs on the device edge's service thread except the session_ops and
  * twin_batch's completion, which encode their packet on the calling thread, append it to this edge's
- * locked inbox and wake the service thread (lws_cancel_service); the service thread moves it to its
- * connection, found by its 64-bit conn id, in LWS_CALLBACK_EVENT_WAIT_CANCELLED. A late packet for a
- * closed connection finds no id and is dropped. Each queued packet names the subscription it needs: a
+ * locked inbox (edge_queue) and wake the service thread (lws_cancel_service); the service thread moves it
+ * to its connection, found by its 64-bit conn id, in LWS_CALLBACK_EVENT_WAIT_CANCELLED. A late packet for
+ * a closed connection finds no id and is dropped. Each queued packet names the subscription it needs: a
  * device that has not subscribed to a topic gets nothing on it (method requests wait for the methods
  * subscription, as IoT Hub's do; see `held`).
  *
@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "connmap.h"
+#include "edge_queue.h"
 #include "err.h"
 #include "log.h"
 #include "method.h"
@@ -39,7 +40,6 @@
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -62,22 +62,11 @@ enum {
 	SUB_C2D = 8,
 };
 
-/* One packet (or close request) on its way to a connection: LWS_PRE bytes of headroom, then the bytes. */
-typedef struct outmsg {
-	struct outmsg *next;
-	uint64_t conn;
-	int close;          /* a close request from the session layer */
-	int need_sub;       /* dropped unless the connection holds this subscription (0: always sent) */
-	buf frame;
-} outmsg;
-
 typedef struct mqtt_conn {
 	struct lws *wsi;
 	connmap_node node; /* node.id: the conn id; 0: not (or no longer) live */
-	outmsg *out_head, *out_tail;
-	size_t out_bytes;
-	outmsg *held_head, *held_tail; /* method requests before the methods subscription */
-	int nheld;
+	edge_outq out;     /* packets for lws_write, LWS_PRE headroom each */
+	edge_outq held;    /* method requests before the methods subscription */
 	mqtt_parser parser;
 	int64_t created_ms, last_rx_ms, keepalive_ms;
 	int closing;        /* 1: flush the queue, then close; 2: close at once */
@@ -93,8 +82,7 @@ struct mqtt_device {
 	struct lws_context *context;
 	struct lws_protocols ws_protocols[3], raw_protocols[2];
 	ws_device_ext ext;
-	pthread_mutex_t inbox_lock;
-	outmsg *inbox_head, *inbox_tail; /* guarded by inbox_lock */
+	edge_inbox inbox; /* packets from other threads, drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED */
 	/* Service thread only. */
 	uint64_t next_id;
 	connmap conns; /* conn id -> mqtt_conn (node) */
@@ -114,40 +102,23 @@ static int64_t now_ms(void)
 
 /* ---- outbound packets ---- */
 
-static outmsg *outmsg_new(uint64_t conn, int need_sub)
+/* A packet for conn with lws_write's headroom. Its tag is the subscription it needs: dropped unless the
+ * connection holds need_sub (0: always sent). */
+static edge_msg *outmsg_new(uint64_t conn, int need_sub)
 {
-	static const unsigned char headroom[LWS_PRE];
-	outmsg *m = xcalloc(1, sizeof(*m));
+	edge_msg *m = edge_msg_new(conn, LWS_PRE);
 
-	m->conn = conn;
-	m->need_sub = need_sub;
-	buf_append(&m->frame, headroom, LWS_PRE);
+	m->tag = need_sub;
 	return m;
-}
-
-static void outmsg_free_list(outmsg *m)
-{
-	while (m) {
-		outmsg *next = m->next;
-		buf_release(&m->frame);
-		free(m);
-		m = next;
-	}
 }
 
 /* A PUBLISH (QoS 0) of topic with a JSON body (NULL: empty), for a connection holding need_sub. */
-static outmsg *publish_new(uint64_t conn, int need_sub, const char *topic, const char *body)
+static edge_msg *publish_new(uint64_t conn, int need_sub, const char *topic, const char *body)
 {
-	outmsg *m = outmsg_new(conn, need_sub);
+	edge_msg *m = outmsg_new(conn, need_sub);
 
 	mqtt_encode_publish(&m->frame, topic, strlen(topic), body, body ? strlen(body) : 0, 0, 0);
 	return m;
-}
-
-/* The live connection with conn id, or NULL (service thread). */
-static mqtt_conn *conn_find(const mqtt_device *m, uint64_t id)
-{
-	return connmap_entry(connmap_find(&m->conns, id), mqtt_conn, node);
 }
 
 /* ---- connection output (service thread) ---- */
@@ -165,31 +136,18 @@ static void conn_close(mqtt_conn *c, int flush, const char *why)
 }
 
 /* Appends m (taken) to c's queue, or drops it when c lacks its subscription or is closing. */
-static void conn_queue(mqtt_conn *c, outmsg *m)
+static void conn_queue(mqtt_conn *c, edge_msg *m)
 {
-	if (c->closing || (m->need_sub && !(c->subs & m->need_sub))) {
-		if (m->need_sub == SUB_METHODS && !c->closing && c->nheld < HELD_MAX) {
+	if (c->closing || (m->tag && !(c->subs & m->tag))) {
+		if (m->tag == SUB_METHODS && !c->closing && c->held.count < HELD_MAX) {
 			/* IoT Hub holds a method call until the device subscribes (or the call times out). */
-			m->next = NULL;
-			if (c->held_tail)
-				c->held_tail->next = m;
-			else
-				c->held_head = m;
-			c->held_tail = m;
-			c->nheld++;
+			edge_outq_push(&c->held, m, 0);
 			return;
 		}
-		outmsg_free_list(m);
+		edge_msg_free_list(m);
 		return;
 	}
-	m->next = NULL;
-	if (c->out_tail)
-		c->out_tail->next = m;
-	else
-		c->out_head = m;
-	c->out_tail = m;
-	c->out_bytes += m->frame.len;
-	if (c->out_bytes > OUTBOUND_MAX) {
+	if (edge_outq_push(&c->out, m, OUTBOUND_MAX)) {
 		conn_close(c, 0, "reads too slowly (outbound queue overflow)");
 		return;
 	}
@@ -197,15 +155,15 @@ static void conn_queue(mqtt_conn *c, outmsg *m)
 }
 
 /* A packet built on the service thread for c itself. */
-static void conn_send(mqtt_conn *c, outmsg *m)
+static void conn_send(mqtt_conn *c, edge_msg *m)
 {
-	m->need_sub = 0;
+	m->tag = 0;
 	conn_queue(c, m);
 }
 
 static int conn_writeable(mqtt_conn *c)
 {
-	outmsg *m = c->out_head;
+	edge_msg *m = edge_outq_peek(&c->out);
 	size_t len;
 	int n;
 
@@ -216,61 +174,52 @@ static int conn_writeable(mqtt_conn *c)
 	}
 	if (!m)
 		return 0;
-	c->out_head = m->next;
-	if (!c->out_head)
-		c->out_tail = NULL;
-	c->out_bytes -= m->frame.len;
-	m->next = NULL;
-	len = m->frame.len - LWS_PRE;
-	n = lws_write(c->wsi, (unsigned char *)m->frame.data + LWS_PRE, len, c->is_ws ? LWS_WRITE_BINARY : LWS_WRITE_RAW);
-	outmsg_free_list(m);
+	m = edge_outq_pop(&c->out);
+	len = edge_msg_body_len(m);
+	n = lws_write(c->wsi, (unsigned char *)edge_msg_body(m), len, c->is_ws ? LWS_WRITE_BINARY : LWS_WRITE_RAW);
+	edge_msg_free_list(m);
 	metrics_count(METRIC_DEVICE_SENT, 1);
 	if (n < (int)len)
 		return -1;
-	if (c->out_head || c->closing)
+	if (edge_outq_peek(&c->out) || c->closing)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
 
 /* ---- inbox: any thread ---- */
 
-static void inbox_push(mqtt_device *m, outmsg *msg)
+/* edge_inbox's wake function (no context before attach: nothing to wake). */
+static void inbox_wake(void *arg)
 {
-	int was_empty;
+	mqtt_device *m = arg;
 
-	pthread_mutex_lock(&m->inbox_lock);
-	was_empty = m->inbox_head == NULL;
-	if (m->inbox_tail)
-		m->inbox_tail->next = msg;
-	else
-		m->inbox_head = msg;
-	m->inbox_tail = msg;
-	pthread_mutex_unlock(&m->inbox_lock);
-	if (was_empty && m->context)
+	if (m->context)
 		lws_cancel_service(m->context);
+}
+
+static void inbox_push(mqtt_device *m, edge_msg *msg)
+{
+	edge_inbox_push(&m->inbox, msg);
+}
+
+/* edge_inbox_drain's route: msg (taken) for the live connection node. MQTT 3.1.1 has no close reason
+ * or code: a close request ends the connection at once and the device sees it end. */
+static void inbox_route(void *arg, connmap_node *node, edge_msg *msg)
+{
+	mqtt_conn *c = connmap_entry(node, mqtt_conn, node);
+
+	(void)arg;
+	if (msg->close) {
+		conn_close(c, 0, edge_msg_body(msg));
+		edge_msg_free_list(msg);
+	} else {
+		conn_queue(c, msg);
+	}
 }
 
 static void drain_inbox(mqtt_device *m)
 {
-	outmsg *msg, *next;
-
-	pthread_mutex_lock(&m->inbox_lock);
-	msg = m->inbox_head;
-	m->inbox_head = m->inbox_tail = NULL;
-	pthread_mutex_unlock(&m->inbox_lock);
-	for (; msg; msg = next) {
-		mqtt_conn *c = conn_find(m, msg->conn);
-		next = msg->next;
-		msg->next = NULL;
-		if (c && msg->close) {
-			conn_close(c, 0, buf_cstr(&msg->frame) + LWS_PRE);
-			outmsg_free_list(msg);
-		} else if (c) {
-			conn_queue(c, msg);
-		} else {
-			outmsg_free_list(msg); /* the connection has gone */
-		}
-	}
+	edge_inbox_drain(&m->inbox, &m->conns, inbox_route, m);
 }
 
 /* ---- session_ops: any thread ---- */
@@ -302,12 +251,8 @@ static void op_deliver_method(void *edge, uint64_t conn, const char *rid, const 
 
 static void op_close(void *edge, uint64_t conn, int code, const char *reason)
 {
-	outmsg *m = outmsg_new(conn, 0);
-
-	(void)code; /* MQTT 3.1.1 has no close reason: the device sees the connection end */
-	m->close = 1;
-	buf_puts(&m->frame, reason ? reason : "");
-	inbox_push(edge, m);
+	/* The code is carried but unused: MQTT 3.1.1 has no close reason (inbox_route). */
+	inbox_push(edge, edge_msg_new_close(conn, LWS_PRE, code, reason));
 }
 
 static const session_ops mqtt_session_ops = {
@@ -379,11 +324,11 @@ static json_t *property_bag(const char *bag)
 }
 
 /* The twin response topic with status, and an error body when code is an error. */
-static outmsg *twin_reply_new(uint64_t conn, const char *rid, int code, const char *message, const char *body,
+static edge_msg *twin_reply_new(uint64_t conn, const char *rid, int code, const char *message, const char *body,
 			      int status, int64_t version)
 {
 	char topic[RID_MAX + 96];
-	outmsg *m;
+	edge_msg *m;
 
 	if (code) {
 		err_http_info info = err_http(code);
@@ -514,7 +459,7 @@ static int on_telemetry(publish_ctx *x)
 	telemetry_record(c->device_id, c->module_id, props, x->pkt->payload.p, x->pkt->payload.len);
 	metrics_count(METRIC_DEVICE_TELEMETRY, 1);
 	if (x->pkt->qos == 1) {
-		outmsg *ack = outmsg_new(c->node.id, 0);
+		edge_msg *ack = outmsg_new(c->node.id, 0);
 		mqtt_encode_puback(&ack->frame, x->pkt->packet_id);
 		conn_send(x->c, ack);
 	}
@@ -541,7 +486,7 @@ static int str_is(mqtt_str s, const char *text)
 
 static void send_connack(mqtt_conn *c, int code)
 {
-	outmsg *m = outmsg_new(c->node.id, 0);
+	edge_msg *m = outmsg_new(c->node.id, 0);
 
 	mqtt_encode_connack(&m->frame, 0, code);
 	conn_send(c, m);
@@ -676,7 +621,7 @@ static int filter_sub(const mqtt_conn *c, mqtt_str f)
 static int on_subscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 {
 	uint8_t codes[MQTT_SUBSCRIBE_MAX];
-	outmsg *ack = outmsg_new(c->node.id, 0), *held;
+	edge_msg *ack = outmsg_new(c->node.id, 0), *held;
 
 	(void)m;
 	for (int i = 0; i < pkt->nfilters; i++) {
@@ -687,11 +632,9 @@ static int on_subscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 	}
 	mqtt_encode_suback(&ack->frame, pkt->packet_id, codes, pkt->nfilters);
 	conn_send(c, ack);
-	if ((c->subs & SUB_METHODS) && c->held_head) {
-		held = c->held_head;
-		c->held_head = c->held_tail = NULL;
-		c->nheld = 0;
-		for (outmsg *next; held; held = next) {
+	if ((c->subs & SUB_METHODS) && edge_outq_peek(&c->held)) {
+		held = edge_outq_take_all(&c->held);
+		for (edge_msg *next; held; held = next) {
 			next = held->next;
 			conn_queue(c, held);
 		}
@@ -701,7 +644,7 @@ static int on_subscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 
 static int on_unsubscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 {
-	outmsg *ack = outmsg_new(c->node.id, 0);
+	edge_msg *ack = outmsg_new(c->node.id, 0);
 
 	(void)m;
 	for (int i = 0; i < pkt->nfilters; i++)
@@ -713,7 +656,7 @@ static int on_unsubscribe(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 
 static int on_pingreq(mqtt_device *m, mqtt_conn *c, const mqtt_packet *pkt)
 {
-	outmsg *pong = outmsg_new(c->node.id, 0);
+	edge_msg *pong = outmsg_new(c->node.id, 0);
 
 	(void)m, (void)pkt;
 	mqtt_encode_pingresp(&pong->frame);
@@ -791,9 +734,8 @@ static void conn_closed(mqtt_device *m, mqtt_conn *c)
 	connmap_remove(&m->conns, &c->node);
 	if (c->opened)
 		session_closed(c->device_id, c->module_id, c->node.id);
-	outmsg_free_list(c->out_head);
-	outmsg_free_list(c->held_head);
-	c->out_head = c->out_tail = c->held_head = c->held_tail = NULL;
+	edge_outq_release(&c->out);
+	edge_outq_release(&c->held);
 	mqtt_parser_release(&c->parser);
 	if (c->connected)
 		log_debug("mqtt: %s%s%s disconnected (conn %llu)", c->device_id, *c->module_id ? "/" : "",
@@ -957,7 +899,7 @@ mqtt_device *mqtt_device_new(const char *addr, int port, const char *cert_path, 
 	m->port = port;
 	m->cert_path = cert_path ? xstrdup(cert_path) : NULL;
 	m->key_path = key_path ? xstrdup(key_path) : NULL;
-	pthread_mutex_init(&m->inbox_lock, NULL);
+	edge_inbox_init(&m->inbox, inbox_wake, m);
 	/* The Node SDK offers `mqtt`, the C SDK `MQTT`; lws echoes the one matched. */
 	m->ws_protocols[0] = ws;
 	m->ws_protocols[1] = ws;
@@ -981,11 +923,10 @@ void mqtt_device_free(mqtt_device *m)
 {
 	if (!m)
 		return;
-	outmsg_free_list(m->inbox_head);
+	edge_inbox_release(&m->inbox);
 	connmap_release(&m->conns);
 	free(m->addr);
 	free(m->cert_path);
 	free(m->key_path);
-	pthread_mutex_destroy(&m->inbox_lock);
 	free(m);
 }

@@ -3,9 +3,9 @@
  *
  * Threads: lws is not thread-safe, so one service thread owns the context and every wsi. The domain
  * reaches a connection through session_ops from any thread: the op encodes the message there, appends it
- * to the edge's locked inbox and wakes the service thread (lws_cancel_service), which moves it to the
- * connection's outbound queue in LWS_CALLBACK_EVENT_WAIT_CANCELLED, found by its 64-bit conn id. A late
- * message for a closed connection finds no id and is dropped.
+ * to the edge's locked inbox (edge_queue) and wakes the service thread (lws_cancel_service), which moves it
+ * to the connection's outbound queue in LWS_CALLBACK_EVENT_WAIT_CANCELLED, found by its 64-bit conn id. A
+ * late message for a closed connection finds no id and is dropped.
  *
  * Lifetimes: lws allocates and frees each connection's ws_conn (per-session data). We never close a
  * connection from outside its callbacks: closing marks it (close_code) and asks for a writeable callback,
@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "connmap.h"
 #include "device_msg.h"
+#include "edge_queue.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -58,23 +59,13 @@
 #define URI_MAX 1024
 #define CLOSE_REASON_MAX 64
 
-/* One message (or close request) on its way to a connection. frame holds LWS_PRE bytes of headroom and
- * then the text; for a close request, the reason. */
-typedef struct outmsg {
-	struct outmsg *next;
-	uint64_t conn;
-	int close_code;
-	buf frame;
-} outmsg;
-
 /* Per-connection state: lws's per-session data, zeroed by lws; id 0 means not (or no longer) live. */
 typedef struct ws_conn {
 	struct lws *wsi;
-	connmap_node node; /* node.id: the conn id; 0 means not (or no longer) live */
-	outmsg *out_head, *out_tail;
-	size_t out_bytes;
-	buf rx;              /* a fragmented message being assembled; unallocated otherwise */
-	int64_t last_rx_ms;  /* monotonic; frames and pongs */
+	connmap_node node;  /* node.id: the conn id; 0 means not (or no longer) live */
+	edge_outq out;      /* frames for lws_write, LWS_PRE headroom each */
+	buf rx;             /* a fragmented message being assembled; unallocated otherwise */
+	int64_t last_rx_ms; /* monotonic; frames and pongs */
 	int64_t last_ping_ms;
 	int close_code;      /* nonzero: close at the next writeable callback */
 	unsigned opened : 1; /* session_open succeeded: session_closed is owed */
@@ -87,8 +78,7 @@ typedef struct ws_conn {
 struct ws_device {
 	struct lws_context *context;
 	pthread_t thread;
-	pthread_mutex_t inbox_lock;
-	outmsg *inbox_head, *inbox_tail; /* guarded by inbox_lock */
+	edge_inbox inbox; /* messages from other threads, drained in LWS_CALLBACK_EVENT_WAIT_CANCELLED */
 	atomic_int stopping, drained, done;
 	/* Service thread only (and the stopping thread once the service thread has ended). */
 	int stop_seen;
@@ -97,8 +87,9 @@ struct ws_device {
 	uint64_t received[DEVICE_MSG_TYPE_COUNT], errors;
 	lws_sorted_usec_list_t sweep;   /* the once-a-second keepalive sweep */
 	/* WSS: the vhost's SSL_CTX (service thread, or the starting thread before the service thread runs)
-	 * and a certificate pair waiting to replace its own (guarded by inbox_lock). */
+	 * and a certificate pair waiting to replace its own (guarded by tls_lock). */
 	SSL_CTX *ssl_ctx;
+	pthread_mutex_t tls_lock;
 	char *pending_cert, *pending_key;
 	/* devicehub.v1 and the extensions' subprotocols (ws_device_ext), and the extensions themselves. */
 	struct lws_protocols *protocols;
@@ -116,30 +107,10 @@ static int64_t now_ms(void)
 
 /* ---- outbound messages ---- */
 
-static outmsg *outmsg_new(uint64_t conn)
+/* A message for conn with lws_write's headroom; the caller appends the text. */
+static edge_msg *outmsg_new(uint64_t conn)
 {
-	static const unsigned char headroom[LWS_PRE];
-	outmsg *m = xcalloc(1, sizeof(*m));
-
-	m->conn = conn;
-	buf_append(&m->frame, headroom, LWS_PRE);
-	return m;
-}
-
-static void outmsg_free_list(outmsg *m)
-{
-	while (m) {
-		outmsg *next = m->next;
-		buf_release(&m->frame);
-		free(m);
-		m = next;
-	}
-}
-
-/* The live connection with conn id, or NULL (service thread). */
-static ws_conn *conn_find(const ws_device *e, uint64_t id)
-{
-	return connmap_entry(connmap_find(&e->conns, id), ws_conn, node);
+	return edge_msg_new(conn, LWS_PRE);
 }
 
 /* ---- connection output (service thread) ---- */
@@ -157,20 +128,13 @@ static void conn_close(ws_conn *c, int code, const char *reason)
 }
 
 /* Appends m (taken) to c's outbound queue. */
-static void conn_queue(ws_conn *c, outmsg *m)
+static void conn_queue(ws_conn *c, edge_msg *m)
 {
 	if (c->close_code) {
-		outmsg_free_list(m);
+		edge_msg_free_list(m);
 		return;
 	}
-	m->next = NULL;
-	if (c->out_tail)
-		c->out_tail->next = m;
-	else
-		c->out_head = m;
-	c->out_tail = m;
-	c->out_bytes += m->frame.len;
-	if (c->out_bytes > OUTBOUND_MAX) {
+	if (edge_outq_push(&c->out, m, OUTBOUND_MAX)) {
 		log_warn("device channel: %s%s%s reads too slowly; closing", c->device_id, *c->module_id ? "/" : "",
 			 c->module_id);
 		conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "outbound queue overflow");
@@ -182,7 +146,7 @@ static void conn_queue(ws_conn *c, outmsg *m)
 static void conn_reply_error(ws_device *e, ws_conn *c, const json_t *rid, int code)
 {
 	err_http_info info = err_http(code);
-	outmsg *m = outmsg_new(c->node.id);
+	edge_msg *m = outmsg_new(c->node.id);
 
 	e->errors++;
 	metrics_count(METRIC_DEVICE_ERRORS, 1);
@@ -194,7 +158,7 @@ static void conn_reply_error(ws_device *e, ws_conn *c, const json_t *rid, int co
 static int conn_writeable(ws_conn *c)
 {
 	unsigned char ping[LWS_PRE + 1];
-	outmsg *m;
+	edge_msg *m;
 	size_t len;
 
 	if (c->close_code) {
@@ -206,20 +170,15 @@ static int conn_writeable(ws_conn *c)
 		c->ping_due = 0;
 		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
 			return -1;
-	} else if ((m = c->out_head)) {
-		c->out_head = m->next;
-		if (!c->out_head)
-			c->out_tail = NULL;
-		c->out_bytes -= m->frame.len;
-		len = m->frame.len - LWS_PRE;
-		m->next = NULL;
-		int n = lws_write(c->wsi, (unsigned char *)m->frame.data + LWS_PRE, len, LWS_WRITE_TEXT);
-		outmsg_free_list(m);
+	} else if ((m = edge_outq_pop(&c->out))) {
+		len = edge_msg_body_len(m);
+		int n = lws_write(c->wsi, (unsigned char *)edge_msg_body(m), len, LWS_WRITE_TEXT);
+		edge_msg_free_list(m);
 		metrics_count(METRIC_DEVICE_SENT, 1);
 		if (n < (int)len)
 			return -1;
 	}
-	if (c->out_head)
+	if (edge_outq_peek(&c->out))
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -232,7 +191,7 @@ static int on_twin_get(ws_conn *c, const device_msg *msg)
 	int64_t desired_version, reported_version;
 	int rc = twin_get_properties(c->device_id, c->module_id, msg->if_newer_than, &properties, &desired_version,
 				     &reported_version);
-	outmsg *m;
+	edge_msg *m;
 
 	if (rc)
 		return rc;
@@ -251,13 +210,11 @@ typedef struct reported_wait {
 	json_t *rid;
 } reported_wait;
 
-static void inbox_push(ws_device *e, outmsg *m);
-
 /* twin_batch's completion, on its writer thread, after the commit. */
 static void reported_done(void *ctx, int code, int64_t version, const char *message)
 {
 	reported_wait *w = ctx;
-	outmsg *m = outmsg_new(w->conn);
+	edge_msg *m = outmsg_new(w->conn);
 
 	if (code) {
 		err_http_info info = err_http(code);
@@ -265,7 +222,7 @@ static void reported_done(void *ctx, int code, int64_t version, const char *mess
 	} else {
 		device_msg_encode_reported_ack(&m->frame, w->rid, version);
 	}
-	inbox_push(w->e, m);
+	edge_inbox_push(&w->e->inbox, m);
 	json_decref(w->rid);
 	free(w);
 }
@@ -345,46 +302,37 @@ static void conn_receive(ws_device *e, ws_conn *c, const char *in, size_t len)
 
 /* ---- session_ops: any thread ---- */
 
-static void inbox_push(ws_device *e, outmsg *m)
+/* edge_inbox's wake function: the service thread drains the inbox in LWS_CALLBACK_EVENT_WAIT_CANCELLED. */
+static void inbox_wake(void *arg)
 {
-	int was_empty;
+	ws_device *e = arg;
 
-	pthread_mutex_lock(&e->inbox_lock);
-	was_empty = e->inbox_head == NULL;
-	if (e->inbox_tail)
-		e->inbox_tail->next = m;
-	else
-		e->inbox_head = m;
-	e->inbox_tail = m;
-	pthread_mutex_unlock(&e->inbox_lock);
-	/* The service thread takes the whole inbox per wakeup, so only the first message needs one. */
-	if (was_empty)
-		lws_cancel_service(e->context);
+	lws_cancel_service(e->context);
 }
 
 static void op_deliver_desired(void *edge, uint64_t conn, const json_t *patch, int64_t version)
 {
-	outmsg *m = outmsg_new(conn);
+	ws_device *e = edge;
+	edge_msg *m = outmsg_new(conn);
 
 	device_msg_encode_desired_patch(&m->frame, patch, version);
-	inbox_push(edge, m);
+	edge_inbox_push(&e->inbox, m);
 }
 
 static void op_deliver_method(void *edge, uint64_t conn, const char *rid, const char *name, const json_t *payload)
 {
-	outmsg *m = outmsg_new(conn);
+	ws_device *e = edge;
+	edge_msg *m = outmsg_new(conn);
 
 	device_msg_encode_method_request(&m->frame, rid, name, payload);
-	inbox_push(edge, m);
+	edge_inbox_push(&e->inbox, m);
 }
 
 static void op_close(void *edge, uint64_t conn, int code, const char *reason)
 {
-	outmsg *m = outmsg_new(conn);
+	ws_device *e = edge;
 
-	m->close_code = code;
-	buf_puts(&m->frame, reason ? reason : "");
-	inbox_push(edge, m);
+	edge_inbox_push(&e->inbox, edge_msg_new_close(conn, LWS_PRE, code, reason));
 }
 
 static const session_ops device_session_ops = {
@@ -401,28 +349,23 @@ static void close_all(ws_device *e, int code, const char *reason)
 		conn_close(c, code, reason);
 }
 
+/* edge_inbox_drain's route: m (taken) for the live connection node. */
+static void inbox_route(void *arg, connmap_node *node, edge_msg *m)
+{
+	ws_conn *c = connmap_entry(node, ws_conn, node);
+
+	(void)arg;
+	if (m->close) {
+		conn_close(c, m->close_code, edge_msg_body(m));
+		edge_msg_free_list(m);
+	} else {
+		conn_queue(c, m);
+	}
+}
+
 static void drain_inbox(ws_device *e)
 {
-	outmsg *m, *next;
-
-	pthread_mutex_lock(&e->inbox_lock);
-	m = e->inbox_head;
-	e->inbox_head = e->inbox_tail = NULL;
-	pthread_mutex_unlock(&e->inbox_lock);
-
-	for (; m; m = next) {
-		ws_conn *c = conn_find(e, m->conn);
-		next = m->next;
-		m->next = NULL;
-		if (c && m->close_code) {
-			conn_close(c, m->close_code, m->frame.data + LWS_PRE);
-			outmsg_free_list(m);
-		} else if (c) {
-			conn_queue(c, m);
-		} else {
-			outmsg_free_list(m); /* the connection has gone */
-		}
-	}
+	edge_inbox_drain(&e->inbox, &e->conns, inbox_route, e);
 	if (atomic_load(&e->stopping) && !e->stop_seen) {
 		e->stop_seen = 1;
 		close_all(e, SESSION_CLOSE_SHUTDOWN, "server shutting down");
@@ -582,7 +525,7 @@ static void on_established(ws_device *e, struct lws *wsi, ws_conn *c)
 {
 	int64_t desired_version = 0, reported_version = 0;
 	json_t *none = NULL;
-	outmsg *hello;
+	edge_msg *hello;
 	int rc;
 
 	c->wsi = wsi;
@@ -622,8 +565,7 @@ static void on_closed(ws_device *e, ws_conn *c)
 	connmap_remove(&e->conns, &c->node);
 	if (c->opened)
 		session_closed(c->device_id, c->module_id, c->node.id);
-	outmsg_free_list(c->out_head);
-	c->out_head = c->out_tail = NULL;
+	edge_outq_release(&c->out);
 	buf_release(&c->rx);
 	log_debug("device channel: %s%s%s disconnected (conn %llu)", c->device_id, *c->module_id ? "/" : "",
 		  c->module_id, (unsigned long long)c->node.id);
@@ -685,11 +627,11 @@ static void apply_pending_tls(ws_device *e)
 {
 	char *cert, *key;
 
-	pthread_mutex_lock(&e->inbox_lock);
+	pthread_mutex_lock(&e->tls_lock);
 	cert = e->pending_cert;
 	key = e->pending_key;
 	e->pending_cert = e->pending_key = NULL;
-	pthread_mutex_unlock(&e->inbox_lock);
+	pthread_mutex_unlock(&e->tls_lock);
 	if (!cert)
 		return;
 	tls_replace_logged(e->ssl_ctx, "device channel", cert, key);
@@ -836,7 +778,8 @@ int ws_device_start_ext(const char *addr, int port, const char *cert_path, const
 	int rc = 0;
 
 	*out = NULL;
-	pthread_mutex_init(&e->inbox_lock, NULL);
+	edge_inbox_init(&e->inbox, inbox_wake, e);
+	pthread_mutex_init(&e->tls_lock, NULL);
 	connmap_init(&e->conns);
 	lws_set_log_level(LLL_ERR, lws_log_line);
 
@@ -901,7 +844,8 @@ fail:
 		lws_context_destroy(e->context);
 	free(e->protocols);
 	connmap_release(&e->conns);
-	pthread_mutex_destroy(&e->inbox_lock);
+	pthread_mutex_destroy(&e->tls_lock);
+	edge_inbox_release(&e->inbox);
 	free(e);
 	return rc;
 }
@@ -921,12 +865,12 @@ void ws_device_stop(ws_device *e)
 	pthread_join(e->thread, NULL);
 	/* Connections still open are closed here, on this thread; their CLOSED callbacks end sessions. */
 	lws_context_destroy(e->context);
-	outmsg_free_list(e->inbox_head);
+	edge_inbox_release(&e->inbox);
 	connmap_release(&e->conns);
 	free(e->pending_cert);
 	free(e->pending_key);
 	free(e->protocols);
-	pthread_mutex_destroy(&e->inbox_lock);
+	pthread_mutex_destroy(&e->tls_lock);
 	log_info("device channel: stopped (%llu twin.get, %llu reported.patch, %llu method.response, %llu errors)",
 		 (unsigned long long)e->received[DEVICE_MSG_TWIN_GET],
 		 (unsigned long long)e->received[DEVICE_MSG_REPORTED_PATCH],
@@ -938,12 +882,12 @@ int ws_device_reload_tls(ws_device *e, const char *cert_pem, const char *key_pem
 {
 	if (!e->ssl_ctx)
 		return err_set(DH_EINVAL, "the device channel does not use TLS");
-	pthread_mutex_lock(&e->inbox_lock);
+	pthread_mutex_lock(&e->tls_lock);
 	free(e->pending_cert);
 	free(e->pending_key);
 	e->pending_cert = xstrdup(cert_pem);
 	e->pending_key = xstrdup(key_pem);
-	pthread_mutex_unlock(&e->inbox_lock);
+	pthread_mutex_unlock(&e->tls_lock);
 	lws_cancel_service(e->context);
 	return 0;
 }
