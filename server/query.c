@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "err.h"
 #include "store.h"
+#include "store_configuration.h"
 #include "store_device.h"
 #include "store_job.h"
 #include "twin.h"
@@ -156,11 +157,56 @@ static int take_row(sqlite3_stmt *st, const query_sql *qs, json_t *items, int64_
 	return 0;
 }
 
+/* The page's twins with their row keys, in the same order, for attaching configuration statuses. */
+typedef struct page_twins {
+	json_t *items;
+	int64_t *keys;
+	size_t n;
+	size_t next; /* where the previous row was found: statuses come back in key order */
+} page_twins;
+
+static int on_statuses(int64_t row, const char *statuses, void *ctx)
+{
+	page_twins *p = ctx;
+	json_t *parsed;
+
+	for (size_t k = 0; k < p->n; k++) {
+		size_t i = (p->next + k) % p->n;
+		if (p->keys[i] != row)
+			continue;
+		p->next = i + 1;
+		parsed = json_loads(statuses, 0, NULL);
+		twin_render_configurations(json_array_get(p->items, i), parsed);
+		json_decref(parsed);
+		break;
+	}
+	return 0;
+}
+
+/* IoT Hub's twins carry the configurations that target them: one lookup for the whole page rather than
+ * a subquery in the compiled SQL, which jobs, configurations and health rules wrap and never render. */
+static int add_configurations(store *s, json_t *items, int64_t *keys)
+{
+	page_twins p = {.items = items, .keys = keys, .n = json_array_size(items)};
+	buf rows = BUF_INIT;
+	int rc;
+
+	if (p.n == 0)
+		return 0;
+	for (size_t i = 0; i < p.n; i++)
+		buf_printf(&rows, "%s%lld", i ? "," : "[", (long long)keys[i]);
+	buf_putc(&rows, ']');
+	rc = store_configuration_statuses_in(s, buf_cstr(&rows), on_statuses, &p);
+	buf_release(&rows);
+	return rc;
+}
+
 /* Executes qs; collects up to limit rows into items. OUT: *more when a further row exists. */
 static int execute(const query_sql *qs, int limit, json_t *items, int64_t *last_key, int *more)
 {
 	store *s = store_thread();
 	sqlite3_stmt *st = NULL;
+	int64_t *keys = NULL; /* twins: the row key of each item */
 	int rc, step = SQLITE_DONE;
 
 	*more = 0;
@@ -178,16 +224,23 @@ static int execute(const query_sql *qs, int limit, json_t *items, int64_t *last_
 	if (rc)
 		goto out;
 	rc = bind_params(st, qs);
+	if (qs->shape == QUERY_SHAPE_TWINS)
+		keys = xcalloc((size_t)limit, sizeof(*keys));
 	while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((int)json_array_size(items) == limit) {
 			*more = 1;
 			break;
 		}
 		rc = take_row(st, qs, items, last_key);
+		if (!rc && keys)
+			keys[json_array_size(items) - 1] = *last_key;
 	}
 	if (!rc && !*more && step != SQLITE_DONE)
 		rc = store_fail(s, "running a query");
+	if (!rc && keys)
+		rc = add_configurations(s, items, keys);
 out:
+	free(keys);
 	sqlite3_finalize(st);
 	if (rc)
 		store_rollback(s);

@@ -66,7 +66,7 @@ static int retire_locked(store *s, const char *device_id, const char *reason, co
 	char *text = NULL;
 	int rc;
 
-	if ((rc = store_device_get(s, device_id, "", &id, &tw)) != 0)
+	if ((rc = store_device_get_twin(s, device_id, "", &id, &tw)) != 0)
 		return rc;
 	clock_iso_now(now);
 	twin = archived_twin(&id, &tw);

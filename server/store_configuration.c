@@ -323,6 +323,24 @@ int store_configuration_devices_in(store *s, const char *rows_json, store_config
 	return rc;
 }
 
+int store_configuration_statuses_in(store *s, const char *rows_json, store_configuration_statuses_fn fn, void *ctx)
+{
+	sqlite3_stmt *st = store_stmt(s, "SELECT j.value, " STORE_CONFIGURATION_STATUSES_OF("j.value")
+					 " FROM json_each(?1) AS j");
+	int rc = 0, step = SQLITE_DONE;
+
+	if (!st)
+		return DH_EIO;
+	sqlite3_bind_text(st, 1, rows_json, -1, SQLITE_STATIC);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+			rc = fn(sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1), ctx);
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = store_fail(s, "reading configuration statuses");
+	sqlite3_reset(st);
+	return rc;
+}
+
 static int save_settings(store *s, int64_t row, const char *settings)
 {
 	/* Unchanged settings are not rewritten; a device deleted meanwhile gets none. */

@@ -90,6 +90,20 @@ int store_configuration_devices_in(store *s, const char *rows_json, store_config
  * mark unless the device changed again since mark was read. */
 int store_configuration_save_device(store *s, int64_t row, const char *settings, const char *statuses, int64_t mark);
 
+/* SQL expression for the statuses of the configurations targeting the identity whose row key is the SQL
+ * expression `row`: JSON object text {config id: "Targeted"|"Applied"} in config id order, NULL when
+ * none. One probe of configuration_devices_by_identity; store_device_get_twin and
+ * store_configuration_statuses_in use it. */
+#define STORE_CONFIGURATION_STATUSES_OF(row)                                                           \
+	"(SELECT nullif(json_group_object(configuration_id, status), '{}') FROM configuration_devices" \
+	" WHERE identity_id = " row ")"
+
+/* For each identity of the batch (JSON array of row keys) that configurations target: fn(row, statuses)
+ * with statuses as STORE_CONFIGURATION_STATUSES_OF gives them (valid during the call). One statement for
+ * the whole batch (a page of query results). */
+typedef int (*store_configuration_statuses_fn)(int64_t row, const char *statuses, void *ctx);
+int store_configuration_statuses_in(store *s, const char *rows_json, store_configuration_statuses_fn fn, void *ctx);
+
 /* Targeted and Applied device counts of one configuration. */
 int store_configuration_status_counts(store *s, const char *id, int64_t *targeted, int64_t *applied);
 

@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "err.h"
 #include "json_util.h"
+#include "store_configuration.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ void store_twin_release(store_twin *tw)
 	json_decref(tw->desired_meta);
 	json_decref(tw->reported);
 	json_decref(tw->reported_meta);
+	json_decref(tw->configurations);
 	memset(tw, 0, sizeof(*tw));
 }
 
@@ -69,11 +71,11 @@ static int not_found(const char *device_id, const char *module_id)
 	return err_set(DH_ENODEVICE, "device '%s' not found", device_id);
 }
 
-int store_device_get(store *s, const char *device_id, const char *module_id, store_identity *id,
-		     store_twin *tw)
+/* Steps st (bound to device_id, module_id) for the one identity row; a column after STORE_DEVICE_COLUMNS
+ * is the configurations' statuses when with_configurations. */
+static int get_row(store *s, sqlite3_stmt *st, const char *device_id, const char *module_id, store_identity *id,
+		   store_twin *tw, int with_configurations)
 {
-	sqlite3_stmt *st = store_stmt(s, "SELECT " STORE_DEVICE_COLUMNS
-					 " FROM identities WHERE device_id = ?1 AND module_id = ?2");
 	int rc;
 
 	if (!st)
@@ -81,14 +83,35 @@ int store_device_get(store *s, const char *device_id, const char *module_id, sto
 	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, module_id ? module_id : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		rc = store_device_read_row(st, 0, id, tw);
-	else if (rc == SQLITE_DONE)
+		if (rc == 0 && with_configurations && sqlite3_column_type(st, STORE_DEVICE_NCOLUMNS) != SQLITE_NULL)
+			tw->configurations = store_col_object(st, STORE_DEVICE_NCOLUMNS);
+	} else if (rc == SQLITE_DONE) {
 		rc = not_found(device_id, module_id);
-	else
+	} else {
 		rc = store_fail(s, "reading an identity");
+	}
 	sqlite3_reset(st);
 	return rc;
+}
+
+int store_device_get(store *s, const char *device_id, const char *module_id, store_identity *id,
+		     store_twin *tw)
+{
+	return get_row(s,
+		       store_stmt(s, "SELECT " STORE_DEVICE_COLUMNS
+				     " FROM identities WHERE device_id = ?1 AND module_id = ?2"),
+		       device_id, module_id, id, tw, 0);
+}
+
+int store_device_get_twin(store *s, const char *device_id, const char *module_id, store_identity *id,
+			  store_twin *tw)
+{
+	return get_row(s,
+		       store_stmt(s, "SELECT " STORE_DEVICE_COLUMNS ", " STORE_CONFIGURATION_STATUSES_OF("identities.id")
+				     " FROM identities WHERE device_id = ?1 AND module_id = ?2"),
+		       device_id, module_id, id, tw, 1);
 }
 
 int store_device_exists(store *s, const char *device_id, const char *module_id)

@@ -54,6 +54,9 @@ typedef struct store_twin {
 	json_t *reported;
 	json_t *reported_meta;      /* mirroring reported: {"$lastUpdated":..,k:{..}} */
 	int64_t reported_version;
+	json_t *configurations;     /* {config id: "Targeted"|"Applied"} of the configurations targeting the
+				     * device (configuration_devices); NULL when none or not read: only
+				     * store_device_get_twin reads it, never written back */
 } store_twin;
 
 void store_twin_release(store_twin *tw);
@@ -75,6 +78,11 @@ int store_device_read_row(sqlite3_stmt *st, int first, store_identity *id, store
  * absent. */
 int store_device_get(store *s, const char *device_id, const char *module_id, store_identity *id,
 		     store_twin *tw);
+
+/* store_device_get plus tw->configurations, in the same statement (one index probe on
+ * configuration_devices): the twin as the service reads it. tw must not be NULL. */
+int store_device_get_twin(store *s, const char *device_id, const char *module_id, store_identity *id,
+			  store_twin *tw);
 
 /* 0 when the identity exists, else DH_ENODEVICE / DH_ENOMODULE: an index probe, no row read. */
 int store_device_exists(store *s, const char *device_id, const char *module_id);

@@ -286,6 +286,7 @@ static void twin_copy(store_twin *dst, const store_twin *src)
 	/* Service writes never touch reported properties: share them rather than copy the largest section. */
 	dst->reported = src->reported ? json_incref(src->reported) : json_object();
 	dst->reported_meta = src->reported_meta ? json_incref(src->reported_meta) : json_object();
+	dst->configurations = src->configurations ? json_incref(src->configurations) : NULL;
 }
 
 /* Takes over work's references into *tw (dropping tw's old ones) and counts the change. */
@@ -566,7 +567,29 @@ json_t *twin_render(const store_identity *id, const store_twin *tw)
 				      render_section(tw->desired, tw->desired_meta, tw->desired_version),
 				      "reported",
 				      render_section(tw->reported, tw->reported_meta, tw->reported_version)));
+	twin_render_configurations(out, tw->configurations);
 	return out;
+}
+
+void twin_render_configurations(json_t *twin, const json_t *statuses)
+{
+	json_t *member, *status;
+	const char *config_id;
+
+	if (json_object_size(statuses) == 0)
+		return;
+	member = json_object();
+	/* The store keeps the query language's 'Targeted' / 'Applied' (the systemMetrics query IoT Hub
+	 * generates compares with 'Applied'); the twin shows the lower-case values IoT Hub's SDKs parse
+	 * (Java's ConfigurationStatus, C#'s EnumMember "targeted" / "applied"). */
+	json_object_foreach((json_t *)statuses, config_id, status)
+	{
+		const char *text = json_string_value(status);
+		json_object_set_new(member, config_id,
+				    json_pack("{s:s}", "status",
+					      text && strcmp(text, "Applied") == 0 ? "applied" : "targeted"));
+	}
+	json_object_set_new(twin, "configurations", member);
 }
 
 /* ---- transactional operations ---------------------------------------------------------------------- */
@@ -597,7 +620,7 @@ int twin_get(const char *device_id, const char *module_id, json_t **out)
 		return DH_EIO; /* store_thread set the message */
 	if ((rc = store_begin_read(s)) != 0)
 		goto cleanup;
-	if ((rc = store_device_get(s, device_id, module_or_device(module_id), &id, &tw)) != 0)
+	if ((rc = store_device_get_twin(s, device_id, module_or_device(module_id), &id, &tw)) != 0)
 		goto cleanup;
 	if ((rc = store_commit(s)) != 0)
 		goto cleanup;
@@ -609,13 +632,15 @@ cleanup:
 	return rc;
 }
 
-/* Reads the twin for writing and checks If-Match; the caller owns the transaction. */
+/* Reads the twin for writing and checks If-Match; the caller owns the transaction. with_configurations
+ * when the caller renders the twin afterwards. */
 static int twin_read_for_write(store *s, const char *device_id, const char *module_id, const char *if_match,
-			       store_identity *id, store_twin *tw)
+			       int with_configurations, store_identity *id, store_twin *tw)
 {
 	char current[32];
 	char shown[64];
-	int rc = store_device_get(s, device_id, module_id, id, tw);
+	int rc = with_configurations ? store_device_get_twin(s, device_id, module_id, id, tw)
+				     : store_device_get(s, device_id, module_id, id, tw);
 
 	if (rc != 0)
 		return rc;
@@ -652,7 +677,7 @@ int twin_update(const char *device_id, const char *module_id, const json_t *body
 		return DH_EIO;
 	if ((rc = store_begin_write(s)) != 0)
 		goto cleanup;
-	if ((rc = twin_read_for_write(s, device_id, mid, if_match, &id, &tw)) != 0)
+	if ((rc = twin_read_for_write(s, device_id, mid, if_match, 1, &id, &tw)) != 0)
 		goto cleanup;
 	desired_before = tw.desired_version;
 	clock_iso_now(now);
@@ -692,7 +717,7 @@ int twin_patch_locked(store *s, const char *device_id, const char *module_id, co
 	int rc;
 
 	*desired_version = 0;
-	if ((rc = twin_read_for_write(s, device_id, mid, if_match, &id, &tw)) != 0)
+	if ((rc = twin_read_for_write(s, device_id, mid, if_match, 0, &id, &tw)) != 0)
 		goto cleanup;
 	before = tw.desired_version;
 	if ((rc = twin_apply_patch(&tw, body, now)) != 0 ||

@@ -46,6 +46,12 @@ int twin_apply_reported(store_twin *tw, const json_t *patch, const char *now);
  * Returns a new reference. */
 json_t *twin_render(const store_identity *id, const store_twin *tw);
 
+/* Adds IoT Hub's `configurations` member to a rendered twin: {config id: {"status": "targeted"|"applied"}}
+ * from statuses {config id: "Targeted"|"Applied"} (store_twin.configurations). Nothing when statuses is
+ * NULL or empty: an untargeted twin has no member. twin_render calls it; query pages, whose statuses are
+ * read in one batch after the rows, call it on each twin. */
+void twin_render_configurations(json_t *twin, const json_t *statuses);
+
 /* etag text forms: twin = base64 of 8 big-endian bytes ("AAAAAAAAAAE="); identity = base64 of the
  * decimal counter ("MA==" for 0). out must hold 32 bytes. Returns out. */
 char *twin_etag_text(int64_t counter, char out[32]);

@@ -214,6 +214,73 @@ test('the higher priority wins a conflicting path; the lower one takes over agai
   }, 'settings removed after the last configuration went');
 });
 
+test("twins show the configurations that target them with IoT Hub's statuses", async () => {
+  await newDevice('tc-both', { line: 'tc' });
+  await newDevice('tc-none', { line: 'other' });
+  const m = await hub.req('PUT', '/devices/tc-both/modules/m1', { deviceId: 'tc-both', moduleId: 'm1' });
+  assert.ok(m.status === 200 || m.status === 201, m.text);
+  // tc-low loses its fw path to tc-high, so it is only targeted; tc-high got all of its content.
+  await putConfig('tc-low', { target: "tags.line = 'tc'", priority: 1,
+    content: { 'properties.desired.fw': '1.0', 'properties.desired.mode': 'eco' } });
+  await putConfig('tc-high', { target: "tags.line = 'tc'", priority: 5, content: { 'properties.desired.fw': '2.0' } });
+  const expected = { 'tc-high': { status: 'applied' }, 'tc-low': { status: 'targeted' } };
+  const twin = await waitFor(async () => {
+    const t = await getTwin('tc-both');
+    return t.properties.desired.fw === '2.0' && t.configurations?.['tc-low']?.status === 'targeted' && t;
+  }, 'tc-both shows both configurations');
+  assert.deepEqual(twin.configurations, expected);
+  assert.equal(twin.properties.desired.mode, 'eco');
+  // The query language keeps IoT Hub's 'Applied' / 'Targeted' (the systemMetrics queries use them).
+  const applied = await hub.req('POST', '/devices/query',
+    { query: "SELECT deviceId FROM devices WHERE configurations.[[tc-low]].status = 'Targeted'" });
+  assert.deepEqual(applied.json, [{ deviceId: 'tc-both' }]);
+
+  // Untargeted twins and module twins (configurations here target devices only) have no member.
+  assert.equal('configurations' in (await getTwin('tc-none')), false);
+  const mod = await hub.req('GET', '/twins/tc-both/modules/m1');
+  assert.equal(mod.status, 200, mod.text);
+  assert.equal('configurations' in mod.json, false);
+
+  // SELECT * rows are whole twins, with the member; projections are not twins.
+  const q = await hub.req('POST', '/devices/query',
+    { query: "SELECT * FROM devices WHERE deviceId IN ['tc-both', 'tc-none']" });
+  assert.equal(q.status, 200, q.text);
+  assert.equal(q.headers.get('x-ms-item-type'), 'twin');
+  const rows = Object.fromEntries(q.json.map((t) => [t.deviceId, t]));
+  assert.deepEqual(rows['tc-both'].configurations, expected);
+  assert.equal('configurations' in rows['tc-none'], false);
+  // Paged with one twin per page: every page attaches its own twins' statuses.
+  const p1 = await hub.req('POST', '/devices/query', { query: "SELECT * FROM devices WHERE tags.line IN ['tc', 'other']" },
+    { headers: { 'x-ms-max-item-count': '1' } });
+  const p2 = await hub.req('POST', '/devices/query', { query: "SELECT * FROM devices WHERE tags.line IN ['tc', 'other']" },
+    { headers: { 'x-ms-max-item-count': '1', 'x-ms-continuation': p1.headers.get('x-ms-continuation') } });
+  const paged = Object.fromEntries([...p1.json, ...p2.json].map((t) => [t.deviceId, t.configurations]));
+  assert.deepEqual(paged, { 'tc-both': expected, 'tc-none': undefined });
+  const modules = await hub.req('POST', '/devices/query', { query: "SELECT * FROM devices.modules WHERE deviceId = 'tc-both'" });
+  assert.equal(modules.json.length, 1);
+  assert.equal('configurations' in modules.json[0], false);
+
+  // The service's own writes answer with the whole twin, member included; a body echoing the member is
+  // accepted and the member ignored, like the other read-only members a fetched twin carries.
+  const patched = await hub.req('PATCH', '/twins/tc-both', { tags: { note: 'x' } });
+  assert.equal(patched.status, 200, patched.text);
+  assert.deepEqual(patched.json.configurations, expected);
+  const { deviceId, etag, version, tags, properties } = patched.json;
+  const replaced = await hub.req('PUT', '/twins/tc-both', { deviceId, etag, version, tags,
+    properties: { desired: properties.desired }, configurations: { bogus: { status: 'applied' } } });
+  assert.equal(replaced.status, 200, replaced.text);
+  assert.deepEqual(replaced.json.configurations, expected);
+
+  // When tc-high goes, tc-low's content is all in effect: applied. When both go, the member goes too.
+  assert.equal((await hub.req('DELETE', '/configurations/tc-high')).status, 204);
+  await waitFor(async () => {
+    const c = (await getTwin('tc-both')).configurations;
+    return c && Object.keys(c).length === 1 && c['tc-low'].status === 'applied';
+  }, 'tc-low applied alone');
+  assert.equal((await hub.req('DELETE', '/configurations/tc-low')).status, 204);
+  await waitFor(async () => !('configurations' in (await getTwin('tc-both'))), 'no configurations member left');
+});
+
 test('a device that leaves the target set loses the settings; deleting a configuration removes them', async () => {
   await newDevice('leave-1', { site: 'a' });
   await newDevice('leave-2', { site: 'a' });

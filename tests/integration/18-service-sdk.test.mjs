@@ -504,6 +504,18 @@ test('Registry configurations: add, get, update with etag, list, remove', async 
   assert.equal(applied.metrics.results.applied, 12);
   const twin = await sdk(async ({ registry }) => (await registry.getTwin('page-07')).responseBody);
   assert.deepEqual(twin.properties.desired.telemetry, { interval: 30 });
+  assert.deepEqual(twin.configurations, { 'sdk-cfg': { status: 'applied' } });
+  // Twins carrying the member still parse and update: getTwin's Twin, Twin.update, nextAsTwin.
+  const sdkTwins = await sdk(async ({ registry, iothub }) => {
+    const { responseBody: t } = await registry.getTwin('page-07');
+    await t.update({ tags: { seen: 'cfg' } });
+    const updated = (await registry.updateTwin('page-07', { tags: { seen2: 'cfg' } }, t.etag)).responseBody;
+    const { result } = await registry.createQuery("SELECT * FROM devices WHERE tags.group = 'paging' AND tags.n < 2").nextAsTwin();
+    return { isTwin: t instanceof iothub.Twin, updatedTag: t.tags.seen, updatedCfg: updated.configurations,
+      queried: result.map((q) => q instanceof iothub.Twin && q.configurations['sdk-cfg'].status) };
+  });
+  assert.deepEqual(sdkTwins, { isTwin: true, updatedTag: 'cfg', updatedCfg: { 'sdk-cfg': { status: 'applied' } },
+    queried: ['applied', 'applied'] });
 
   // updateConfiguration sends the configuration's etag; a stale one is refused, force sends "*".
   const upd = await sdk(async ({ registry }, c) => (await registry.updateConfiguration({ ...c, priority: 7 })).responseBody, applied);
@@ -522,6 +534,6 @@ test('Registry configurations: add, get, update with etag, list, remove', async 
   assert.match(JSON.stringify(gone.responseBody), /ConfigurationNotFound/);
   await eventually(async () => {
     const t = await sdk(async ({ registry }) => (await registry.getTwin('page-07')).responseBody);
-    return t.properties.desired.telemetry === undefined;
-  }, 'the removed configuration\'s settings to leave the twin');
+    return t.properties.desired.telemetry === undefined && t.configurations === undefined;
+  }, 'the removed configuration\'s settings and status to leave the twin');
 });

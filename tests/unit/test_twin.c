@@ -654,6 +654,30 @@ static void test_twin__render_device_matches_reference(void **state)
 	store_twin_release(&tw);
 }
 
+static void test_twin__render_configurations_shows_lower_case_statuses(void **state)
+{
+	store_identity id;
+	store_twin tw;
+	json_t *out;
+
+	identity_fill(&id, "dev1", "");
+	twin_init(&tw, T0);
+	tw.configurations = json_pack("{s:s, s:s}", "cfg-a", "Targeted", "cfg-b", "Applied");
+	/* A patch works on a copy: the statuses must survive it (and be released once) with the twin. */
+	assert_int_equal(patch(&tw, "{\"tags\":{\"a\":1}}", T1), 0);
+	out = twin_render(&id, &tw);
+	assert_json(json_object_get(out, "configurations"),
+		    "{\"cfg-a\":{\"status\":\"targeted\"},\"cfg-b\":{\"status\":\"applied\"}}");
+	json_decref(out);
+	/* none targeting the device: no member at all, as for an empty object */
+	json_decref(tw.configurations);
+	tw.configurations = json_object();
+	out = twin_render(&id, &tw);
+	assert_null(json_object_get(out, "configurations"));
+	json_decref(out);
+	store_twin_release(&tw);
+}
+
 static void test_twin__render_module_and_optional_fields(void **state)
 {
 	store_identity id;
@@ -878,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_twin__reported_rejects_dollar_keys_and_non_objects),
 		cmocka_unit_test(test_twin__reported_size_limit),
 		cmocka_unit_test(test_twin__render_device_matches_reference),
+		cmocka_unit_test(test_twin__render_configurations_shows_lower_case_statuses),
 		cmocka_unit_test(test_twin__render_module_and_optional_fields),
 	};
 	/* Each case gets a fresh database with dev1 and dev1/mod1. */
