@@ -162,7 +162,8 @@ typedef struct page_twins {
 	json_t *items;
 	int64_t *keys;
 	size_t n;
-	size_t next; /* where the previous row was found: statuses come back in key order */
+	size_t next; /* just after the previous match: json_each hands the rows back in page order, so
+		      * each search succeeds at its first probe */
 } page_twins;
 
 static int on_statuses(int64_t row, const char *statuses, void *ctx)
