@@ -65,10 +65,12 @@ export async function render(root, ctx) {
       h('details', {}, h('summary', {}, 'Desired content'), h('pre', {class: 'mono', testid: 'config-content'}, JSON.stringify((cfg.content || {}).deviceContent || {}, null, 2))));
   }
 
+  let driftSeq = 0; // only the latest drift answer draws
   async function loadDrift() {
+    const mine = ++driftSeq;
     try {
       const d = await api.get(`/devicehub/configurations/${enc(id)}/drift`);
-      if (gone) return;
+      if (gone || mine !== driftSeq) return;
       const props = d.properties || [];
       const rows = props.map((p) => {
         const total = (p.matched || 0) + (p.drifting || 0);
@@ -95,7 +97,7 @@ export async function render(root, ctx) {
           h('th', {scope: 'col', class: l === 'Matched' || l === 'Drifting' ? 'num' : ''}, l)))),
         h('tbody', {}, rows))) : h('p', {class: 'state state-empty'}, 'This configuration sets no properties.'));
     } catch (e) {
-      if (!gone) fill(driftBox, h('h2', {id: 'drift-h'}, 'Drift'), errorBox(e, loadDrift));
+      if (!gone && mine === driftSeq) fill(driftBox, h('h2', {id: 'drift-h'}, 'Drift'), errorBox(e, loadDrift));
     }
   }
 
@@ -127,6 +129,7 @@ export async function render(root, ctx) {
       save.disabled = true;
       try {
         cfg = await api.put(`/configurations/${enc(id)}`, next, {ifMatch: cfg.etag});
+        seq++; // a refresh still in flight read the configuration before this change
         ctx.toast('Configuration saved', 'ok');
         drawSummary();
         loadDrift();
@@ -158,24 +161,30 @@ export async function render(root, ctx) {
     }
   }
 
+  // Refreshes can answer out of order (a live one may start during the first load): only the latest draws.
+  let seq = 0;
   async function refresh(withEdit = true) {
+    const mine = ++seq;
     try {
-      cfg = await api.get(`/configurations/${enc(id)}`);
-      if (gone) return;
-      if (!summary.isConnected) fill(body, summary, driftBox, editBox);
+      const c = await api.get(`/configurations/${enc(id)}`);
+      if (gone || mine !== seq) return;
+      cfg = c;
+      const first = !summary.isConnected;
+      if (first) fill(body, summary, driftBox, editBox);
       drawSummary();
-      if (withEdit) drawEdit();
+      if (withEdit || first) drawEdit();
       loadDrift();
     } catch (e) {
-      if (gone) return;
+      if (gone || mine !== seq) return;
       if (!cfg) fill(body, e.status === 404 ? h('p', {class: 'state state-empty', testid: 'config-not-found'}, `There is no configuration named ${id}.`) : errorBox(e, refresh));
       else ctx.toast(`Could not refresh: ${errorText(e)}`, 'error');
     }
   }
 
-  await refresh();
+  // Subscribed before the first load, so that a change during it is not missed.
   const live = throttle(() => refresh(false), 3000);
   const off = [events.on('twin.updated', live), events.onResync(live)];
+  await refresh();
   return () => {
     gone = true;
     live.cancel();

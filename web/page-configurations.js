@@ -99,9 +99,10 @@ export async function render(root, ctx) {
       setRows(tableEl, columns, [], {state: 'error', error: e, retry: load});
     }
   }
-  await load();
+  // Subscribed before the first load, so that a change during it is not missed (load keeps the latest).
   const reload = throttle(load, 3000);
   const off = [events.on('twin.updated', reload), events.onResync(reload)];
+  await load();
   return () => {
     seq++;
     reload.cancel();

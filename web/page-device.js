@@ -133,13 +133,34 @@ export async function render(root, ctx) {
       h('dt', {}, 'Cloud-to-device queue'), h('dd', {}, String(d.cloudToDeviceMessageCount ?? 0)),
       h('dt', {}, 'Generation'), h('dd', {class: 'mono'}, d.generationId || '—')));
   }
+  // The identity comes from fetches and PUTs, its connection state also from events. Only the latest
+  // fetch draws, and a connection event that arrived while a fetch or PUT was in flight is applied again on
+  // its answer: the event may be newer than the server's snapshot, and a device that then stays connected
+  // sends nothing that would correct the page.
+  let identitySeq = 0;
+  let connEvent = null;
+  let connSeen = 0;
+  function applyConn(d, ev) {
+    d.connectionState = ev.type === 'device.connected' ? 'Connected' : 'Disconnected';
+    d.connectionStateUpdatedTime = ev.time || new Date().toISOString();
+    if (ev.type === 'device.connected') d.lastActivityTime = d.connectionStateUpdatedTime;
+  }
+  function takeIdentity(d, seenBefore) {
+    const first = !identity;
+    identity = d;
+    if (connSeen !== seenBefore) applyConn(identity, connEvent);
+    renderIdentity();
+    if (first) loadMessages();
+  }
   async function loadIdentity() {
+    const mine = ++identitySeq;
+    const seen = connSeen;
     try {
-      identity = await api.get(`/devices/${enc(id)}`);
-      if (disposed) return;
-      renderIdentity();
+      const d = await api.get(`/devices/${enc(id)}`);
+      if (disposed || mine !== identitySeq) return;
+      takeIdentity(d, seen);
     } catch (e) {
-      if (disposed) return;
+      if (disposed || mine !== identitySeq) return;
       if (e.status === 404) {
         fill(identityBody, empty(`There is no device named ${id}.`));
         twinPanel.hidden = true;
@@ -152,9 +173,11 @@ export async function render(root, ctx) {
   async function putIdentity(change, what) {
     const body = structuredClone(identity);
     change(body);
+    const seen = connSeen;
     try {
-      identity = await api.put(`/devices/${enc(id)}`, body, {ifMatch: identity.etag});
-      renderIdentity();
+      const d = await api.put(`/devices/${enc(id)}`, body, {ifMatch: identity.etag});
+      identitySeq++; // a fetch still in flight read the device before this change
+      takeIdentity(d, seen);
       toast(what, 'ok');
     } catch (e) {
       if (e.status === 412) {
@@ -253,10 +276,13 @@ export async function render(root, ctx) {
   async function fetchTwin() {
     return api.get(`/twins/${enc(id)}`);
   }
+  // Fetches can answer out of order, and after an event-driven refetch: the twin's version says which is newer.
+  const older = (t) => twin && typeof t.version === 'number' && t.version < twin.version;
   async function loadTwin() {
     try {
-      twin = await fetchTwin();
-      if (disposed) return;
+      const t = await fetchTwin();
+      if (disposed || older(t)) return;
+      twin = t;
       renderTwin();
     } catch (e) {
       if (disposed) return;
@@ -407,7 +433,7 @@ export async function render(root, ctx) {
   const refetchTwin = throttle(async () => {
     try {
       const t = await fetchTwin();
-      if (disposed) return;
+      if (disposed || older(t)) return;
       const desiredChanged = twin && (t.etag !== twin.etag) && (JSON.stringify(t.tags) !== JSON.stringify(twin.tags) ||
         JSON.stringify(plain(t.properties?.desired)) !== JSON.stringify(plain(twin.properties?.desired)));
       twin = t;
@@ -420,10 +446,11 @@ export async function render(root, ctx) {
   }, 700);
   offs.push(events.on('twin.updated', (ev) => { if (mine(ev)) refetchTwin(); }));
   const onConn = (ev) => {
-    if (!mine(ev) || !identity) return;
-    identity.connectionState = ev.type === 'device.connected' ? 'Connected' : 'Disconnected';
-    identity.connectionStateUpdatedTime = ev.time || new Date().toISOString();
-    if (ev.type === 'device.connected') identity.lastActivityTime = identity.connectionStateUpdatedTime;
+    if (!mine(ev)) return;
+    connEvent = ev;
+    connSeen++;
+    if (!identity) return; // the first load applies it (takeIdentity)
+    applyConn(identity, ev);
     renderIdentity();
   };
   offs.push(events.on('device.connected', onConn));
@@ -435,8 +462,7 @@ export async function render(root, ctx) {
   offs.push(events.onResync(() => { loadIdentity(); refetchTwin(); }));
 
   await Promise.all([loadIdentity(), loadTwin()]);
-  if (identity) loadMessages();
-  else messagesBody.replaceChildren();
+  if (!identity) messagesBody.replaceChildren(); // no device: no messages (a later answer still loads them)
 
   return () => {
     disposed = true;

@@ -88,6 +88,9 @@ export async function render(root, ctx) {
   let pageTokens = [null];     // continuation token of each page seen; [0] = first page
   let pageIndex = 0;
   let rows = [];
+  // Connection and status events that arrive while a page loads may be newer than the rows it answers
+  // with (the server read them first): kept per device, newest wins, and applied to those rows.
+  let sinceLoad = new Map();
   let listSeq = 0;
   let countSeq = 0;
   const selected = new Set();
@@ -258,6 +261,7 @@ export async function render(root, ctx) {
 
   async function loadPage() {
     const seq = ++listSeq;
+    sinceLoad = new Map();
     const {condition, userOffset, user} = currentCondition();
     const sql = listSql(condition);
     if (byteLen(sql) > MAX_QUERY_BYTES) {
@@ -272,6 +276,9 @@ export async function render(root, ctx) {
       if (disposed || seq !== listSeq) return;
       clearQueryError();
       rows = r.items;
+      for (const row of rows) {
+        for (const key of [`c:${row.deviceId}`, `u:${row.deviceId}`]) if (sinceLoad.has(key)) applyLive(row, sinceLoad.get(key));
+      }
       pageTokens[pageIndex + 1] = r.continuationToken;
       pageTokens.length = pageIndex + 2;
       renderRows();
@@ -523,12 +530,20 @@ export async function render(root, ctx) {
   function rowFor(id) {
     return tableEl.querySelector(`tr[data-device-id="${CSS.escape(id)}"]`);
   }
-  function onConnection(ev) {
-    if (ev.moduleId) return;
-    const r = rows.find((x) => x.deviceId === ev.deviceId);
-    if (!r) return;
+  function applyLive(r, ev) {
+    if (ev.type === 'device.updated') {
+      r.status = ev.status;
+      return;
+    }
     r.connectionState = ev.type === 'device.connected' ? 'Connected' : 'Disconnected';
     r.lastActivityTime = ev.time || new Date().toISOString();
+  }
+  function onConnection(ev) {
+    if (ev.moduleId) return;
+    sinceLoad.set(`c:${ev.deviceId}`, ev);
+    const r = rows.find((x) => x.deviceId === ev.deviceId);
+    if (!r) return;
+    applyLive(r, ev);
     const tr = rowFor(ev.deviceId);
     if (tr) {
       fill(tr.querySelector('[data-cell="connection"]'), connectionBadge(r.connectionState));
@@ -538,9 +553,11 @@ export async function render(root, ctx) {
   offs.push(events.on('device.connected', onConnection));
   offs.push(events.on('device.disconnected', onConnection));
   offs.push(events.on('device.updated', (ev) => {
+    if (!ev.status || ev.moduleId) return;
+    sinceLoad.set(`u:${ev.deviceId}`, ev);
     const r = rows.find((x) => x.deviceId === ev.deviceId);
-    if (!r || !ev.status) return;
-    r.status = ev.status;
+    if (!r) return;
+    applyLive(r, ev);
     const tr = rowFor(ev.deviceId);
     if (tr) fill(tr.querySelector('[data-cell="status"]'), statusBadge(r.status));
   }));

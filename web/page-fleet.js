@@ -56,16 +56,21 @@ export async function render(root, ctx) {
   root.append(chartPanel, h('div', {class: 'grid-2'}, rulesPanel, h('div', {}, jobsPanel, eventsPanel)));
 
   // ---- tiles
+  // Every loader below keeps only its latest call's answer (a throttled refetch can overtake the first load),
+  // and what the event socket said during a load is applied on top of its answer, never lost under it.
   let fleet = null;
+  let fleetSeq = 0;
   async function loadFleet() {
+    const mine = ++fleetSeq;
     try {
-      fleet = await api.get('/devicehub/fleet');
-      if (disposed) return;
+      const f = await api.get('/devicehub/fleet');
+      if (disposed || mine !== fleetSeq) return;
+      fleet = f;
       tileError.replaceChildren();
       for (const k of Object.keys(tileEls)) tileEls[k].textContent = fmtNumber(fleet[k]);
       appendLivePoint();
     } catch (e) {
-      if (disposed) return;
+      if (disposed || mine !== fleetSeq) return;
       fill(tileError, errorBox(e, loadFleet));
     }
   }
@@ -186,13 +191,16 @@ export async function render(root, ctx) {
           r.count > r.devices.length ? h('a', {href: link}, `and ${fmtNumber(r.count - r.devices.length)} more…`) : null) : null);
     })));
   }
+  let healthSeq = 0;
   async function loadHealth() {
+    const mine = ++healthSeq;
     try {
-      health = await api.get('/devicehub/health');
-      if (disposed) return;
+      const r = await api.get('/devicehub/health');
+      if (disposed || mine !== healthSeq) return;
+      health = r;
       renderRules();
     } catch (e) {
-      if (disposed) return;
+      if (disposed || mine !== healthSeq) return;
       fill(rulesBody, errorBox(e, loadHealth));
     }
   }
@@ -233,7 +241,9 @@ export async function render(root, ctx) {
     try {
       const r = await api.get('/devicehub/events?top=50');
       if (disposed) return;
-      eventItems = r.items || [];
+      // Events the socket delivered during the load and the answer did not hold yet stay on top.
+      const newest = (r.items || []).reduce((m, ev) => Math.max(m, ev.seq || 0), 0);
+      eventItems = eventItems.filter((ev) => (ev.seq || 0) > newest).concat(r.items || []).slice(0, 50);
       renderEvents();
     } catch (e) {
       if (disposed) return;
@@ -266,15 +276,20 @@ export async function render(root, ctx) {
     })));
   }
   const renderJobsSoon = throttle(renderJobs, 300);
+  let jobsSeq = 0;
+  let progressSinceLoad = new Map(); // job.progress during the load, newest per job
   async function loadJobs() {
+    const mine = ++jobsSeq;
+    progressSinceLoad = new Map();
     try {
       const r = await api.request('GET', '/jobs/v2/query?jobStatus=running', {headers: {'x-ms-max-item-count': '20'}});
-      if (disposed) return;
+      if (disposed || mine !== jobsSeq) return;
       jobs.clear();
       for (const j of Array.isArray(r.data) ? r.data : []) jobs.set(j.jobId, j);
+      for (const [jobId, ev] of progressSinceLoad) jobs.set(jobId, Object.assign(jobs.get(jobId) || {jobId}, ev));
       renderJobs();
     } catch (e) {
-      if (disposed) return;
+      if (disposed || mine !== jobsSeq) return;
       fill(jobsBody, errorBox(e, loadJobs));
     }
   }
@@ -298,6 +313,7 @@ export async function render(root, ctx) {
     refetchHealth();
   }));
   offs.push(events.on('job.progress', (ev) => {
+    progressSinceLoad.set(ev.jobId, ev);
     const j = jobs.get(ev.jobId) || {jobId: ev.jobId};
     Object.assign(j, ev);
     jobs.set(ev.jobId, j);

@@ -5,6 +5,10 @@
 // cancel. Per-device outcomes are paged through the query language (SELECT * FROM devices.jobs), filtered
 // by status or error code. Live: job.progress updates the counts at once; job.progress, rollout.phase and
 // device.failed events of this job refetch the rollout (at most once a second) — no polling.
+// The page subscribes before its first load and never lets an older state replace a newer one: an event
+// can overtake a fetch in flight (the server read its snapshot before the change the event reports) and
+// two fetches can answer out of order. A rollout that then goes quiet (awaiting approval, completed) sends
+// no later event to correct the screen, so it would stay wrong until a reload.
 
 import {h, fill, pageRoot, table, setRows, timeEl, fmtNumber, throttle, confirmDialog, errorBox, loading,
   sqlString, formatTime} from './ui.js';
@@ -133,9 +137,10 @@ export async function render(root, ctx) {
     if (!ok) return;
     try {
       const path = isRollout(job) || action !== 'cancel' ? `/devicehub/rollouts/${enc(id)}/${action}` : `/jobs/v2/${enc(id)}/cancel`;
-      const r = await api.post(path, {});
+      // The answer is the rollout as the change left it: drawn like a fetch's (see load).
+      const drew = await load(() => api.post(path, {}));
       ctx.toast(done || `${label}: done`, 'ok');
-      if (r && r.jobId) { job = r; draw(); } else refresh();
+      if (!drew) refresh();
       if (action === 'retry') loadDevices(0);
     } catch (e) {
       ctx.toast(`${label} failed: ${errorText(e)}`, 'error');
@@ -267,42 +272,65 @@ export async function render(root, ctx) {
     drawFailures();
   }
 
+  // Requests that answer with the rollout (fetches, and the controls' POSTs): only the latest issued may
+  // draw. lastProgress is the newest job.progress of this job and progressSeen counts them: one that
+  // arrived while a request was in flight may be newer than the server's snapshot for it, so it is applied
+  // again on top (the refetch the event asked for settles which is newer). True when the answer drew.
+  let fetchSeq = 0;
+  let lastProgress = null;
+  let progressSeen = 0;
+  let missed = false;
+  async function load(send) {
+    const mine = ++fetchSeq;
+    const seenBefore = progressSeen;
+    const r = await send();
+    if (gone || mine !== fetchSeq || !r || !r.jobId) return false;
+    job = r;
+    if (progressSeen !== seenBefore) applyProgress(job, lastProgress);
+    draw();
+    return true;
+  }
   async function refresh() {
+    const mine = fetchSeq + 1; // the number load gives this fetch
     try {
-      job = await api.get(`/devicehub/rollouts/${enc(id)}`);
-      if (gone) return;
-      draw();
+      if (!(await load(() => api.get(`/devicehub/rollouts/${enc(id)}`)))) return;
+      if (!head.isConnected) { // the first answer (or the retry after a failed first load)
+        fill(body, head, phasesBox, failuresBox, complianceBox, devicesBox);
+        loadDevices(0);
+        if (missed) refetch(); // something changed during the first load that its events alone do not carry
+      }
       drawCompliance();
     } catch (e) {
-      if (gone) return;
+      if (gone || mine !== fetchSeq) return;
       if (!job) fill(body, e.status === 404 ? h('p', {class: 'state state-empty', testid: 'job-not-found'}, `There is no job named ${id}.`) : errorBox(e, refresh));
       else ctx.toast(`Could not refresh: ${errorText(e)}`, 'error');
     }
   }
 
-  await refresh();
-  if (!job) return () => { gone = true; };
-  fill(body, head, phasesBox, failuresBox, complianceBox, devicesBox);
-  loadDevices(0);
-
-  // --- Live
+  // --- Live (subscribed before the first load: events during it are kept, see refresh)
   const refetch = throttle(refresh, 1000);
   const refetchDevices = throttle(() => { if (pageIndex === 0) loadDevices(0); }, 2000);
+  // Until the first load has answered, events only leave word for it (a refetch then would overtake it).
+  const kick = () => { if (job) refetch(); else missed = true; };
   const off = [
     events.on('job.progress', (ev) => {
       if (ev.jobId !== id) return;
+      lastProgress = ev;
+      progressSeen++;
+      kick();
+      if (!job) return;
       const statusChanged = applyProgress(job, ev);
       drawHead();
-      refetch();
       // A new status (completed, failed, cancelled) shows at once in the rows too, not a throttle later.
       if (statusChanged) loadDevices(pageIndex);
       else refetchDevices();
       if (statusChanged) drawCompliance();
     }),
-    events.on('rollout.phase', (ev) => { if (ev.jobId === id) refetch(); }),
-    events.on('device.failed', (ev) => { if (ev.jobId === id) { refetch(); refetchDevices(); } }),
-    events.onResync(() => { refetch(); loadDevices(pageIndex); }),
+    events.on('rollout.phase', (ev) => { if (ev.jobId === id) kick(); }),
+    events.on('device.failed', (ev) => { if (ev.jobId === id) { kick(); refetchDevices(); } }),
+    events.onResync(() => { kick(); loadDevices(pageIndex); }),
   ];
+  await refresh();
   return () => {
     gone = true;
     refetch.cancel();

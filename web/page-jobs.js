@@ -63,8 +63,13 @@ export async function render(root, ctx) {
     more.hidden = !token;
   }
 
+  // job.progress events that arrive while a load is in flight may be newer than its answer (the server
+  // read it first): kept per job, newest wins, and applied to the answer, so that a job's last status
+  // (after which no event comes) is never replaced by an older one.
+  let sinceLoad = new Map();
   async function load(append = false) {
     const mine = ++seq;
+    sinceLoad = new Map();
     const q = new URLSearchParams();
     if (status.value) q.set('jobStatus', status.value);
     const k = kind.value;
@@ -76,6 +81,7 @@ export async function render(root, ctx) {
       const r = await api.request('GET', `/jobs/v2/query${q.toString() ? `?${q}` : ''}`, {headers});
       if (mine !== seq) return;
       const items = Array.isArray(r.data) ? r.data : [];
+      for (const j of items) if (sinceLoad.has(j.jobId)) applyProgress(j, sinceLoad.get(j.jobId));
       jobs = append ? jobs.concat(items) : items;
       token = r.headers.get('x-ms-continuation');
       draw();
@@ -100,6 +106,7 @@ export async function render(root, ctx) {
   const reload = throttle(() => load(), 1000);
   const off = [
     events.on('job.progress', (ev) => {
+      sinceLoad.set(ev.jobId, ev);
       const j = jobs.find((x) => x.jobId === ev.jobId);
       if (!j) { reload(); return; }
       const statusChanged = applyProgress(j, ev);

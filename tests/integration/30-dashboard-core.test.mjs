@@ -184,7 +184,7 @@ test('create a device from the UI, then watch it connect without a reload', asyn
   const r = await hub.req('GET', '/devices/ui-dev');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.status, 'enabled');
-  await page.getByTestId('device-connection').getByText('Disconnected').waitFor();
+  await page.getByTestId('device-connection').getByText('Disconnected', { exact: true }).waitFor();
   await page.waitForSelector('[data-testid="live-indicator"][data-state="live"]');
   // An admin gets every identity action (a viewer, below, gets none of them).
   for (const id of ['toggle-status', 'regenerate-keys', 'delete-device', 'toggle-keys', 'twin-save', 'method-invoke'])
@@ -197,7 +197,7 @@ test('create a device from the UI, then watch it connect without a reload', asyn
     new RegExp(`^HostName=${hub.hostname.replace(/\./g, '\\.')};DeviceId=ui-dev;SharedAccessKey=${r.json.authentication.symmetricKey.primaryKey.replace(/[+/=]/g, '\\$&')}$`));
   await page.getByTestId('toggle-keys').click();
   const dev = await online('ui-dev');
-  await page.getByTestId('device-connection').getByText('Connected').waitFor({ timeout: 5000 });
+  await page.getByTestId('device-connection').getByText('Connected', { exact: true }).waitFor({ timeout: 5000 });
   await shot(page, 'device-connected');
   await assertAccessible(assert, page, 'device');
   page.device = dev;
@@ -316,7 +316,7 @@ test('a viewer sees no write buttons, keys stay null, and a forced change is ref
   await shot(viewer, 'viewer-devices');
   await assertAccessible(assert, viewer, 'devices (viewer)');
   await viewer.goto('/#/devices/ui-dev');
-  await viewer.getByTestId('device-connection').getByText('Connected').waitFor();
+  await viewer.getByTestId('device-connection').getByText('Connected', { exact: true }).waitFor();
   for (const id of ['toggle-status', 'regenerate-keys', 'delete-device', 'toggle-keys', 'twin-save', 'method-invoke'])
     assert.equal(await viewer.getByTestId(id).count(), 0, `${id} is hidden from a viewer`);
   assert.equal(await viewer.getByTestId('twin-desired').getAttribute('readonly'), '');

@@ -2,7 +2,8 @@
 // rollout from the UI (live device count, a syntax error shown, condition phases with a manual approval,
 // the dry-run preview) over connected test devices that answer the method, some failing; the funnel
 // moves without a reload, failures are grouped by error code, the failed are retried, the next phase is
-// approved; a configuration is created from the UI and its drift shown, live, with a link to the drifting
+// approved; a page whose first answer is held back still shows what the event socket said meanwhile; a
+// configuration is created from the UI and its drift shown, live, with a link to the drifting
 // devices; an admin finds those changes in the audit log and manages accounts; a viewer sees no controls.
 // Every step saves a screenshot (tests/screenshots/31-dashboard-ops/) and passes axe-core's WCAG A/AA rules.
 import { after, before, test } from 'node:test';
@@ -231,6 +232,68 @@ test('a plain job: scheduled from the UI, its statistics, cancelled', async () =
   await page.getByTestId('confirm-dialog').getByTestId('confirm-ok').click();
   await page.locator('[data-testid="job-status"][data-status="cancelled"]').waitFor();
   assert.equal((await hub.req('GET', '/jobs/v2/ops-later')).json.status, 'cancelled');
+});
+
+// Holds the page's first GET of `path` back (the server's real answer, read at once) until `until()`
+// resolves, so that the events of what happens meanwhile reach the page before that older answer does.
+async function holdFirstAnswer(p, path, until) {
+  let held = null;
+  const matcher = (url) => url.pathname === path;
+  await p.route(matcher, async (route) => {
+    if (held || route.request().method() !== 'GET') return route.continue();
+    held = route.fetch().then(async (res) => ({ res, json: await res.json() }));
+    const { res, json } = await held;
+    await until(json);
+    await route.fulfill({ response: res, json });
+  });
+  return async () => {
+    await p.unroute(matcher);
+    return held ? (await held).json : null;
+  };
+}
+
+async function waitFor(what, check, ms = 15000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('a slow first answer never hides what the event socket said meanwhile', async () => {
+  // A twin job that starts while its page is still waiting for its first answer, which then says queued.
+  const start = new Date(Date.now() + 1500).toISOString();
+  const job = await hub.req('PUT', '/jobs/v2/ops-race', { jobId: 'ops-race', type: 'scheduleUpdateTwin',
+    queryCondition: "deviceId = 'ops-6'", updateTwin: { etag: '*', tags: { race: 1 } }, startTime: start, maxExecutionTimeInSeconds: 60 });
+  assert.equal(job.status, 200, job.text);
+  const released = await holdFirstAnswer(page, '/devicehub/rollouts/ops-race', () =>
+    waitFor('the job to complete', async () => (await hub.req('GET', '/jobs/v2/ops-race')).json.status === 'completed'));
+  await page.goto('/#/jobs/ops-race');
+  await page.locator('[data-testid="job-status"][data-status="completed"]').waitFor({ timeout: 20000 });
+  const first = await released();
+  assert.equal(first.status, 'queued', 'the held answer was read before the job started');
+  const counts = page.getByTestId('job-counts');
+  assert.equal(await counts.locator('[data-key="succeededCount"]').getAttribute('data-value'), '1');
+  assert.equal(await counts.locator('[data-key="pendingCount"]').getAttribute('data-value'), '0');
+  await page.locator('[data-testid="device-row"][data-status="completed"]').waitFor();
+  await shot(page, 'slow-answer-job');
+
+  // A device that connects while its page waits for the identity, which then says Disconnected.
+  const r = await hub.req('PUT', '/devices/ops-race-dev', { deviceId: 'ops-race-dev' });
+  assert.equal(r.status, 200, r.text);
+  const key = r.json.authentication.symmetricKey.primaryKey;
+  let conn;
+  const releasedDevice = await holdFirstAnswer(page, '/devices/ops-race-dev', async () => {
+    conn = await connectDevice(hub, 'ops-race-dev', { token: deviceToken('ops-race-dev', key) });
+    assert.ok(conn.device, JSON.stringify(conn));
+    await waitFor('the device to connect', async () => (await hub.req('GET', '/devices/ops-race-dev')).json.connectionState === 'Connected');
+  });
+  await page.goto('/#/devices/ops-race-dev');
+  await page.getByTestId('device-connection').getByText('Connected', { exact: true }).waitFor({ timeout: 20000 });
+  assert.equal((await releasedDevice()).connectionState, 'Disconnected', 'the held answer was read before the device connected');
+  await shot(page, 'slow-answer-device');
+  await conn.device.close();
+  await page.getByTestId('device-connection').getByText('Disconnected', { exact: true }).waitFor({ timeout: 10000 });
 });
 
 test('the rollout pages at phone width', async () => {

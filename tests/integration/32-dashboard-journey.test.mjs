@@ -62,7 +62,7 @@ test('sign in and create a device from the devices page', async () => {
   await page.getByTestId('new-device-id').fill('sim-00001');
   await page.getByTestId('dialog-submit').click();
   await page.waitForSelector('[data-page="device"]');
-  await page.getByTestId('device-connection').getByText('Disconnected').waitFor();
+  await page.getByTestId('device-connection').getByText('Disconnected', { exact: true }).waitFor();
   const r = await hub.req('GET', '/devices/sim-00001');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.status, 'enabled');
@@ -73,7 +73,7 @@ test('sign in and create a device from the devices page', async () => {
 test('the simulator connects the device and the page follows without a reload', async () => {
   // Without --create the simulator reads the key the dashboard's create made.
   startSim(['--count', '1', '--prefix', 'sim-', '--first', '1']);
-  await page.getByTestId('device-connection').getByText('Connected').waitFor({ timeout: 15000 });
+  await page.getByTestId('device-connection').getByText('Connected', { exact: true }).waitFor({ timeout: 15000 });
   // Its first report (capabilities) arrives live in the reported table.
   await page.getByTestId('reported-table').getByText('firmware').first().waitFor({ timeout: 10000 });
   await shot(page, 'device-connected');
@@ -99,7 +99,7 @@ test('a direct method the device answers; the reboot shows as a reconnect', asyn
   await page.getByTestId('method-status').filter({ hasText: 'Status 200' }).waitFor({ timeout: 10000 });
   assert.match(await page.getByTestId('method-payload-result').textContent(), /rebooting/);
   await shot(page, 'method-answered');
-  await page.getByTestId('device-connection').getByText('Connected').waitFor({ timeout: 10000 });
+  await page.getByTestId('device-connection').getByText('Connected', { exact: true }).waitFor({ timeout: 10000 });
   const twin = (await hub.req('GET', '/twins/sim-00001')).json;
   assert.ok(twin.properties.reported.reboot, 'the simulator reported its reboot');
   await assertAccessible(assert, page, 'device (connected)');
