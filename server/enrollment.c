@@ -217,6 +217,8 @@ typedef struct vouch {
 	char primary_key[STORE_KEY_MAX];
 	char secondary_key[STORE_KEY_MAX];
 	json_t *initial_twin; /* owned */
+	int created;          /* provisioning created the identity (it may exist from an earlier registration) */
+	char status[16];      /* the created identity's status */
 } vouch;
 
 static int verifies(const sas_token *t, const char *key, int64_t now)
@@ -273,7 +275,7 @@ static int provision_locked(store *s, vouch *v, const char *source_address)
 	char now[CLOCK_ISO_LEN];
 	store_identity id;
 	json_t *body;
-	int created = 0, revoke = 0, rc;
+	int revoke = 0, rc;
 
 	if ((rc = store_archive_exists(s, v->registration_id)) != 0)
 		return rc < 0 ? rc : err_set(DH_EUNAUTH, "the device '%s' is retired", v->registration_id);
@@ -284,9 +286,10 @@ static int provision_locked(store *s, vouch *v, const char *source_address)
 				 json_object_get(json_object_get(v->initial_twin, "properties"), "desired"));
 		if (!body)
 			return DH_ENOMEM;
-		rc = registry__put_locked(s, v->registration_id, "", body, NULL, REGISTRY_BULK_TWIN, &id, &created,
+		rc = registry__put_locked(s, v->registration_id, "", body, NULL, REGISTRY_BULK_TWIN, &id, &v->created,
 					  &revoke);
 		json_decref(body);
+		snprintf(v->status, sizeof(v->status), "%s", id.enabled ? "enabled" : "disabled");
 	}
 	if (rc)
 		return rc;
@@ -312,6 +315,10 @@ static int provision(const sas_token *t, const char *registration_id, const char
 	if ((rc = find_vouch(s, &v)) != 0 || (rc = provision_locked(s, &v, source_address)) != 0 ||
 	    (rc = store_commit(s)) != 0)
 		store_rollback(s);
+	else if (v.created)
+		registry__publish_identity("device.created", registration_id, NULL, v.status,
+					   json_pack("{s:s, s:s*}", "source", "enrollment", "enrollmentGroup",
+						     v.group_id[0] ? v.group_id : NULL));
 	json_decref(v.initial_twin);
 	return rc;
 }

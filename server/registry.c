@@ -303,11 +303,12 @@ int registry__put_locked(store *s, const char *device_id, const char *module_id,
 	return store_device_update_identity(s, id);
 }
 
-/* device.created / updated / deleted for the live event stream (events.md); status NULL for a delete. */
-static void publish_identity(const char *type, const char *device_id, const char *module_id, const char *status)
+void registry__publish_identity(const char *type, const char *device_id, const char *module_id, const char *status,
+				json_t *extra)
 {
-	json_t *data = json_pack("{s:s}", "deviceId", device_id);
+	json_t *data = extra ? extra : json_object();
 
+	json_object_set_new(data, "deviceId", json_string(device_id));
 	if (module_id && *module_id)
 		json_object_set_new(data, "moduleId", json_string(module_id));
 	if (status)
@@ -340,8 +341,8 @@ int registry_put(const char *device_id, const char *module_id, const json_t *bod
 	if (revoke)
 		session_kick(device_id, *module_id ? module_id : NULL, SESSION_CLOSE_REVOKED, "credentials revoked");
 	*out = registry_render(&id);
-	publish_identity(*created ? "device.created" : "device.updated", device_id, module_id,
-			 json_string_value(json_object_get(*out, "status")));
+	registry__publish_identity(*created ? "device.created" : "device.updated", device_id, module_id,
+				   json_string_value(json_object_get(*out, "status")), NULL);
 	return 0;
 }
 
@@ -386,7 +387,7 @@ int registry_delete(const char *device_id, const char *module_id, const char *if
 		return rc;
 	}
 	session_kick(device_id, module_id && *module_id ? module_id : NULL, SESSION_CLOSE_REVOKED, "identity deleted");
-	publish_identity("device.deleted", device_id, module_id, NULL);
+	registry__publish_identity("device.deleted", device_id, module_id, NULL, NULL);
 	return 0;
 }
 

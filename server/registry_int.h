@@ -1,4 +1,5 @@
-/* registry internals shared by registry.c and registry_bulk.c. Not for other modules. */
+/* registry internals shared by registry.c, registry_bulk.c and the modules that create or delete
+ * identities inside their own transactions (enrollment.c, retire.c). Not for other modules. */
 #ifndef DH_REGISTRY_INT_H
 #define DH_REGISTRY_INT_H
 
@@ -21,5 +22,11 @@ int registry__put_locked(store *s, const char *device_id, const char *module_id,
 int registry__twin_from_entry(store_twin *tw, const json_t *entry, const char *now);
 int registry__delete_locked(store *s, const char *device_id, const char *module_id, const char *if_match);
 int registry__check_ids(const char *device_id, const char *module_id);
+
+/* device.created / device.updated / device.deleted for the live event stream (docs/events.md), once
+ * the change is committed. status NULL for a delete; extra (may be NULL, reference stolen) adds members,
+ * e.g. a retirement's reason. */
+void registry__publish_identity(const char *type, const char *device_id, const char *module_id, const char *status,
+				json_t *extra);
 
 #endif

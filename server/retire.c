@@ -88,10 +88,13 @@ out:
 	return rc;
 }
 
-/* Closes the retired device's connections and applies the retention period; after the commit. */
-static void after_retire(const char *device_id)
+/* After the commit: closes the retired device's connections, tells the event stream (a device.deleted
+ * that says why, so clients that follow deletions need nothing new) and applies the retention period. */
+static void after_retire(const char *device_id, const char *reason, const char *replaced_by)
 {
 	session_kick(device_id, NULL, SESSION_CLOSE_REVOKED, "device retired");
+	registry__publish_identity("device.deleted", device_id, NULL, NULL,
+				   json_pack("{s:b, s:s, s:s*}", "retired", 1, "reason", reason, "replacedBy", replaced_by));
 	retire_purge_expired();
 }
 
@@ -112,7 +115,7 @@ int retire_device(const char *device_id, const json_t *body, json_t **out)
 		*out = NULL;
 		return rc;
 	}
-	after_retire(device_id);
+	after_retire(device_id, reason, NULL);
 	return 0;
 }
 
@@ -138,8 +141,12 @@ int retire_replace(const char *device_id, const json_t *body, json_t **out)
 		store_rollback(s);
 		goto out;
 	}
-	after_retire(device_id);
+	after_retire(device_id, reason, new_id);
 	*out = json_pack("{s:o, s:O}", "device", registry_render(&id), "archived", entry);
+	if (created)
+		registry__publish_identity("device.created", new_id, NULL,
+					   json_string_value(json_object_get(json_object_get(*out, "device"), "status")),
+					   json_pack("{s:s}", "replaces", device_id));
 out:
 	json_decref(entry);
 	json_decref(carry);

@@ -214,9 +214,14 @@ export async function render(root, ctx) {
     switch (ev.type) {
       case 'device.connected': return [dev(ev.deviceId, ev.moduleId), ' connected'];
       case 'device.disconnected': return [dev(ev.deviceId, ev.moduleId), ' disconnected'];
-      case 'device.created': return [dev(ev.deviceId), ' created'];
+      case 'device.created':
+        if (ev.source === 'enrollment') return [dev(ev.deviceId), ' registered itself', ev.enrollmentGroup ? ` (group ${ev.enrollmentGroup})` : ''];
+        if (ev.replaces) return [dev(ev.deviceId), ` created to replace ${ev.replaces}`];
+        return [dev(ev.deviceId), ' created'];
       case 'device.updated': return [dev(ev.deviceId), ev.status ? ` updated (${ev.status})` : ' updated'];
-      case 'device.deleted': return [ev.deviceId, ' deleted'];
+      case 'device.deleted':
+        if (ev.retired) return [ev.deviceId, ` retired (${ev.reason})`, ev.replacedBy ? [', replaced by ', dev(ev.replacedBy)] : ''];
+        return [ev.deviceId, ' deleted'];
       case 'twin.updated': return [dev(ev.deviceId, ev.moduleId), ` twin ${ev.section || ''} changed`];
       case 'job.progress': {
         const s = ev.deviceJobStatistics || {};

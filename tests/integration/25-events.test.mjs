@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -222,6 +223,50 @@ test('a device connecting and disconnecting gives device.connected and device.di
   // Every frame arrived in seq order.
   const seqs = events.all.filter((m) => m.seq !== undefined && m.type !== 'hello').map((m) => m.seq);
   assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+  await events.close();
+});
+
+test('self-registration gives device.created once; retiring and replacing give device.deleted with the reason', async () => {
+  const g = await hub.req('PUT', '/devicehub/enrollment-groups/ev-group', {});
+  assert.equal(g.status, 200, g.text);
+  const key = createHmac('sha256', Buffer.from(g.json.attestation.symmetricKey.primaryKey, 'base64')).update('ev-enr-1').digest('base64');
+  const { events } = await subscribe();
+  for (let i = 0; i < 2; i++) { // the second connect finds the identity: no second device.created
+    const c = await connectDevice(hub, 'ev-enr-1', { token: deviceToken('ev-enr-1', key) });
+    assert.ok(c.device, JSON.stringify(c));
+    await events.next((m) => m.type === 'device.connected' && m.deviceId === 'ev-enr-1');
+    await c.device.close();
+    await events.next((m) => m.type === 'device.disconnected' && m.deviceId === 'ev-enr-1');
+  }
+  const created = events.all.filter((m) => m.type === 'device.created' && m.deviceId === 'ev-enr-1');
+  assert.equal(created.length, 1, JSON.stringify(created));
+  assert.equal(created[0].status, 'enabled');
+  assert.equal(created[0].source, 'enrollment');
+  assert.equal(created[0].enrollmentGroup, 'ev-group');
+  assert.ok(created[0].seq < events.all.find((m) => m.type === 'device.connected').seq, 'created before it connected');
+
+  const r = await hub.req('POST', '/devicehub/devices/ev-enr-1/retire', { reason: 'broken' });
+  assert.equal(r.status, 200, r.text);
+  const gone = await events.next((m) => m.type === 'device.deleted' && m.deviceId === 'ev-enr-1');
+  assert.equal(gone.retired, true);
+  assert.equal(gone.reason, 'broken');
+  assert.equal(gone.replacedBy, undefined);
+
+  await createDevice('ev-old');
+  const rep = await hub.req('POST', '/devicehub/devices/ev-old/replace', { newDeviceId: 'ev-new', reason: 'swap' });
+  assert.equal(rep.status, 200, rep.text);
+  const old = await events.next((m) => m.type === 'device.deleted' && m.deviceId === 'ev-old');
+  assert.deepEqual([old.retired, old.reason, old.replacedBy], [true, 'swap', 'ev-new']);
+  const fresh = await events.next((m) => m.type === 'device.created' && m.deviceId === 'ev-new');
+  assert.deepEqual([fresh.status, fresh.replaces], ['enabled', 'ev-old']);
+  assert.ok(fresh.seq > old.seq);
+  // A refused replace (the new id exists) publishes nothing.
+  await createDevice('ev-taken');
+  const registry = async () => (await hub.req('GET', '/devicehub/events?types=device.created,device.deleted&top=1')).json.items[0].seq;
+  const before = await registry();
+  assert.equal((await hub.req('POST', '/devicehub/devices/ev-new/replace', { newDeviceId: 'ev-taken' })).status, 409);
+  assert.equal(await registry(), before);
+  assert.equal((await hub.req('GET', '/devices/ev-new')).status, 200);
   await events.close();
 });
 

@@ -110,6 +110,11 @@ test('fleet tiles show the registry and follow devices live', async () => {
   await online('core-1');
   await tile('connected').filter({ hasText: /^1$/ }).waitFor({ timeout: 5000 });
   await page.getByTestId('event-list').getByText('core-1').first().waitFor();
+  // A retirement reads as one in the feed, and leaves the counts as they were.
+  assert.equal((await hub.req('PUT', '/devices/core-retired', { deviceId: 'core-retired' })).status, 200);
+  assert.equal((await hub.req('POST', '/devicehub/devices/core-retired/retire', { reason: 'broken' })).status, 200);
+  await page.getByTestId('event-list').getByText('core-retired retired (broken)').waitFor({ timeout: 5000 });
+  await tile('total').filter({ hasText: /^3$/ }).waitFor({ timeout: 5000 });
   await shot(page, 'fleet-live');
   // The health rules are listed (seeded at first start).
   await page.getByTestId('rule-low-battery').waitFor();
