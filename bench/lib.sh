@@ -64,13 +64,17 @@ stop_pid() {
 	wait "$p" 2>/dev/null || true
 }
 
-# free_port: prints a random loopback port P in 20000..39999 with nothing listening on P or P+1 (the
-# device port); fails after 50 tries. Use as port=${BENCH_PORT:-$(free_port)} (set -e stops on failure).
+# free_port: prints a random loopback port P with no socket at all (listening, connected or closing) on
+# P or P+1 (the device port); fails after 50 tries. P is drawn below the kernel's ephemeral range: a port
+# in it can be taken at any moment by an outgoing connection (the load clients open thousands), and bind
+# then fails with EADDRINUSE. Use as port=${BENCH_PORT:-$(free_port)} (set -e stops on failure).
 free_port() {
-	local p
+	local p low
+	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$low" -gt 12000 ] || low=32768
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! ss -Hltn "sport = :$p or sport = :$((p + 1))" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
+		p=$((10000 + RANDOM % (low - 10002)))
+		if ! ss -Htan "sport = :$p or sport = :$((p + 1))" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
 	done
 	echo "bench: no free port found" >&2
 	return 1

@@ -428,13 +428,12 @@ cleanup:
 	return rc;
 }
 
-int twin_apply_reported(store_twin *tw, const json_t *patch, const char *now)
+/* 0 when patch may be merged into reported properties, 1 when it is empty (nothing changes), else an error. */
+static int reported_patch_check(const json_t *patch)
 {
-	store_twin work = {0};
 	const char *key;
 	json_t *value;
 	char shown[64];
-	int rc = 0;
 
 	if (!json_is_object(patch))
 		return err_set(DH_EINVAL, "reported properties patch must be a JSON object");
@@ -444,23 +443,51 @@ int twin_apply_reported(store_twin *tw, const json_t *patch, const char *now)
 			return err_set(DH_EINVAL, "reported property '%s' is reserved: names beginning with '$' "
 						  "belong to the hub", key_shown(key, shown));
 	}
-	if (json_object_size(patch) == 0)
-		return 0;
-	/* Only the reported section is copied: the device channel's hot path loads nothing else. */
-	work.reported = object_copy(tw->reported);
-	work.reported_meta = object_copy(tw->reported_meta);
-	rc = merge_section(work.reported, work.reported_meta, patch, &SECTION_REPORTED, now, 0);
-	if (rc == 0) {
+	return json_object_size(patch) == 0;
+}
+
+int twin_merge_reported(store_twin *tw, const json_t *patch, const char *now)
+{
+	int rc = reported_patch_check(patch);
+
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	if (!json_is_object(tw->reported)) {
 		json_decref(tw->reported);
+		tw->reported = json_object();
+	}
+	if (!json_is_object(tw->reported_meta)) {
 		json_decref(tw->reported_meta);
-		tw->reported = work.reported;
-		tw->reported_meta = work.reported_meta;
-		tw->reported_version++;
-		tw->version++;
-		tw->etag++;
+		tw->reported_meta = json_object();
+	}
+	if ((rc = merge_section(tw->reported, tw->reported_meta, patch, &SECTION_REPORTED, now, 0)) != 0)
+		return rc;
+	tw->reported_version++;
+	tw->version++;
+	tw->etag++;
+	return 0;
+}
+
+int twin_apply_reported(store_twin *tw, const json_t *patch, const char *now)
+{
+	json_t *reported = tw->reported, *meta = tw->reported_meta;
+	int rc = reported_patch_check(patch);
+
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
+	/* Merge into copies of the section, so that a patch refused half way leaves tw as it was. Only the
+	 * reported section is copied: the others are not touched. */
+	tw->reported = object_copy(reported);
+	tw->reported_meta = object_copy(meta);
+	if ((rc = twin_merge_reported(tw, patch, now)) == 0) {
+		json_decref(reported);
+		json_decref(meta);
 		return 0;
 	}
-	store_twin_release(&work);
+	json_decref(tw->reported);
+	json_decref(tw->reported_meta);
+	tw->reported = reported;
+	tw->reported_meta = meta;
 	return rc;
 }
 
@@ -773,8 +800,9 @@ int twin_report_locked(store *s, const char *device_id, const char *module_id, c
 	const char *mid = module_or_device(module_id);
 	int rc;
 
+	/* tw was read for this patch alone and is dropped on error: it is merged in place, not copied. */
 	if ((rc = store_device_get_reported(s, device_id, mid, &tw)) == 0 &&
-	    (rc = twin_apply_reported(&tw, patch, now)) == 0 &&
+	    (rc = twin_merge_reported(&tw, patch, now)) == 0 &&
 	    (rc = store_device_update_reported(s, device_id, mid, &tw)) == 0)
 		*reported_version = tw.reported_version;
 	store_twin_release(&tw);

@@ -38,8 +38,13 @@ int twin_apply_patch(store_twin *tw, const json_t *patch, const char *now);
 /* Applies a service PUT body: replaces tags and properties.desired wholesale (absent = empty). */
 int twin_apply_replace(store_twin *tw, const json_t *body, const char *now);
 
-/* Applies a device's reported-properties merge patch; bumps reported $version, version, etag, metadata. */
+/* Applies a device's reported-properties merge patch; bumps reported $version, version, etag, metadata.
+ * On error tw is unchanged. */
 int twin_apply_reported(store_twin *tw, const json_t *patch, const char *now);
+
+/* twin_apply_reported without its copy of the section, for a twin read only to take this patch: on error
+ * tw's reported section may be half merged and must be discarded, not stored. */
+int twin_merge_reported(store_twin *tw, const json_t *patch, const char *now);
 
 /* The twin as the REST API shows it (reference §1.4), including deviceId (and moduleId for modules),
  * etag, deviceEtag, version, status, connection fields, tags, properties with $metadata and $version.

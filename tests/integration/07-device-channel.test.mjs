@@ -167,6 +167,28 @@ test('reported.patch: acked with the new version, visible in GET /twins and in q
   await device.close();
 });
 
+test('a patch that would take the reported properties over 32 KB is refused whole; nothing of it is stored', async () => {
+  const { device } = await online('dc-full');
+  // Eight 4 KB values: each patch is fine on its own, together they fill the section.
+  for (let i = 0; i < 8; i++) {
+    const ack = await device.request({ type: 'reported.patch', rid: `f${i}`, body: { [`k${i}`]: 'v'.repeat(4094) } });
+    assert.equal(ack.status, 204, JSON.stringify(ack));
+  }
+  const before = await getTwin('dc-full');
+  // Valid keys and values, refused only once merged: the change to k0 must not survive either.
+  device.send(JSON.stringify({ type: 'reported.patch', rid: 'over', body: { k0: 'w'.repeat(4094), z: 'x'.repeat(20) } }));
+  const e = await device.next((m) => m.type === 'error' && m.rid === 'over');
+  assert.equal(e.status, 400);
+  assert.match(e.message, /exceed 32768 bytes/);
+  const after = await getTwin('dc-full');
+  assert.deepEqual(after.properties.reported, before.properties.reported);
+  assert.equal(after.etag, before.etag);
+  // The same device goes on: shrinking and adding in one patch is judged on the result.
+  const ok = await device.request({ type: 'reported.patch', rid: 'fits', body: { k0: null, z: 1 } });
+  assert.equal(ok.version, before.properties.reported.$version + 1);
+  await device.close();
+});
+
 test('a desired PATCH over REST reaches the device within 100 ms', async () => {
   const { device } = await online('dc-6');
   const t0 = performance.now();

@@ -579,10 +579,37 @@ static void test_twin__reported_rejects_dollar_keys_and_non_objects(void **state
 	store_twin_release(&tw);
 }
 
+/* The in-place merge of the device channel gives exactly what the copying one gives. */
+static void test_twin__reported_merge_in_place(void **state)
+{
+	const char *patches[] = {"{\"fw\":\"1.0\",\"net\":{\"type\":\"wifi\",\"rssi\":-50}}",
+				 "{\"net\":{\"type\":null,\"ch\":6}}", "{\"net\":7,\"fw\":{\"v\":\"2.0\"}}", "{}"};
+	store_twin a, b;
+	char *da, *db;
+
+	(void)state;
+	twin_init(&a, T0);
+	twin_init(&b, T0);
+	for (size_t i = 0; i < sizeof(patches) / sizeof(patches[0]); i++) {
+		json_t *p = parse(patches[i]);
+		assert_int_equal(twin_apply_reported(&a, p, T1), 0);
+		assert_int_equal(twin_merge_reported(&b, p, T1), 0);
+		json_decref(p);
+	}
+	da = twin_dump(&a);
+	db = twin_dump(&b);
+	assert_string_equal(da, db);
+	assert_int_equal(b.reported_version, 4); /* three changes; the empty patch changes nothing */
+	free(da);
+	free(db);
+	store_twin_release(&a);
+	store_twin_release(&b);
+}
+
 static void test_twin__reported_size_limit(void **state)
 {
 	store_twin tw;
-	char key[16];
+	char key[16], *before, *after;
 
 	twin_init(&tw, T0);
 	for (int i = 0; i < 8; i++) {
@@ -594,8 +621,13 @@ static void test_twin__reported_size_limit(void **state)
 		json_decref(body);
 		free(value);
 	}
+	before = twin_dump(&tw);
 	assert_int_equal(reported(&tw, "{\"z\":1}", T1), DH_EINVAL);
 	assert_string_equal(err_message(), "reported properties exceed 32768 bytes (32777)");
+	after = twin_dump(&tw);
+	assert_string_equal(before, after); /* refused after merging: the copy was dropped */
+	free(before);
+	free(after);
 	/* replacing a big value with a smaller one in the same patch is judged on the result */
 	assert_int_equal(reported(&tw, "{\"k0\":null,\"z\":1}", T1), 0);
 	store_twin_release(&tw);
@@ -900,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_twin__replace_failure_leaves_twin_unchanged),
 		cmocka_unit_test(test_twin__reported_merges_and_bumps_reported_version),
 		cmocka_unit_test(test_twin__reported_rejects_dollar_keys_and_non_objects),
+		cmocka_unit_test(test_twin__reported_merge_in_place),
 		cmocka_unit_test(test_twin__reported_size_limit),
 		cmocka_unit_test(test_twin__render_device_matches_reference),
 		cmocka_unit_test(test_twin__render_configurations_shows_lower_case_statuses),
