@@ -22,6 +22,8 @@ const ROUTES = [
   [/^\/jobs\/(?<id>[^/]+)$/, 'job'],
   [/^\/configurations$/, 'configurations'],
   [/^\/configurations\/(?<id>[^/]+)$/, 'configuration'],
+  [/^\/archive$/, 'archive'],
+  [/^\/archive\/(?<id>[^/]+)$/, 'archive'],
   [/^\/audit$/, 'audit'],
   [/^\/accounts$/, 'accounts'],
 ];
@@ -31,6 +33,7 @@ const NAV = [
   {hash: '#/devices', label: 'Devices', match: ['devices', 'device']},
   {hash: '#/jobs', label: 'Jobs & rollouts', match: ['jobs', 'job', 'job-new']},
   {hash: '#/configurations', label: 'Configurations', match: ['configurations', 'configuration']},
+  {hash: '#/archive', label: 'Archive', match: ['archive', 'archive-entry']},
   {hash: '#/audit', label: 'Audit', match: ['audit'], admin: true},
   {hash: '#/accounts', label: 'Accounts', match: ['accounts'], admin: true},
 ];

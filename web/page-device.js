@@ -1,12 +1,13 @@
 // page-device.js (#/devices/<id>): one device. Identity (GET/PUT/DELETE /devices/{id} with If-Match):
-// status, keys hidden until asked (admins), connection string, enable / disable / regenerate keys / delete.
+// status, keys hidden until asked (admins), connection string, enable / disable / regenerate keys / delete,
+// retire (its twin archived, POST /devicehub/devices/{id}/retire) or replace by a new identity (.../replace).
 // Twin (GET /twins/{id}): tags and desired edited as JSON and sent as a minimal PATCH with If-Match; on
 // 412 the current twin is fetched and shown beside the user's edit, which is never lost and can be
 // re-applied on top. Reported properties with their $metadata times. Direct methods. Recent messages.
 // Live: connection state and twin changes of this device (an edit in progress is never replaced: a notice
 // says the twin changed elsewhere).
 import {h, fill, pageRoot, loading, empty, errorBox, table, timeEl, formatTime, parseTime, connectionBadge, statusBadge,
-  confirmDialog, copyButton, badge, throttle} from './ui.js';
+  confirmDialog, formDialog, field, copyButton, badge, throttle} from './ui.js';
 
 const enc = encodeURIComponent;
 
@@ -117,6 +118,8 @@ export async function render(root, ctx) {
       isAdmin && keys.primaryKey ? h('button', {type: 'button', class: 'small', testid: 'toggle-keys', 'aria-pressed': String(showKeys), onclick: () => { showKeys = !showKeys; renderIdentity(); }}, showKeys ? 'Hide keys' : 'Show keys') : null,
       isAdmin ? h('button', {type: 'button', class: 'small', testid: 'toggle-status', onclick: toggleStatus}, d.status === 'enabled' ? 'Disable' : 'Enable') : null,
       isAdmin && d.authentication?.type === 'sas' ? h('button', {type: 'button', class: 'small', testid: 'regenerate-keys', onclick: regenerateKeys}, 'Regenerate keys') : null,
+      isAdmin && !d.moduleId ? h('button', {type: 'button', class: 'small', testid: 'replace-device', onclick: replaceDevice}, 'Replace…') : null,
+      isAdmin && !d.moduleId ? h('button', {type: 'button', class: 'small danger', testid: 'retire-device', onclick: retireDevice}, 'Retire…') : null,
       isAdmin ? h('button', {type: 'button', class: 'small danger', testid: 'delete-device', onclick: deleteDevice}, 'Delete') : null);
     fill(identityBody, h('dl', {class: 'kv'},
       h('dt', {}, 'Status'), h('dd', {dataset: {testid: 'device-status'}}, statusBadge(d.status), d.statusReason ? ` ${d.statusReason}` : ''),
@@ -204,6 +207,39 @@ export async function render(root, ctx) {
     } catch (e) {
       toast(`Could not delete: ${e.message}`, 'error');
     }
+  }
+
+  // Retiring keeps the twin in the archive (docs/lifecycle.md); replacing also creates the successor with
+  // the old tags and desired properties. Both answer 404/409 with IoT Hub's error body, shown in the dialog.
+  const reasonField = () => field('Reason (optional)', 'reason', {attrs: {maxlength: 255, placeholder: 'retired', testid: 'retire-reason'}});
+  async function retireDevice() {
+    const done = await formDialog({
+      title: `Retire ${id}?`, submitLabel: 'Retire device', testid: 'retire-dialog',
+      fields: [h('p', {}, 'Its twin goes to the archive, its identity and keys are deleted and its connection is closed. A retired id can never register again.'),
+        reasonField()],
+      onSubmit: async (fd) => {
+        const reason = String(fd.get('reason') || '').trim();
+        return api.post(`/devicehub/devices/${enc(id)}/retire`, reason ? {reason} : {});
+      },
+    });
+    if (!done) return;
+    toast(`Device ${id} retired; its twin is in the archive.`, 'ok');
+    ctx.navigate(`#/archive/${enc(id)}`);
+  }
+  async function replaceDevice() {
+    const done = await formDialog({
+      title: `Replace ${id}`, submitLabel: 'Replace device', testid: 'replace-dialog',
+      fields: [h('p', {}, `A new identity takes ${id}'s tags and desired properties, with new keys; ${id} is retired into the archive.`),
+        field('New device id', 'newDeviceId', {attrs: {required: true, maxlength: 128, autocomplete: 'off', testid: 'replace-new-id'}}),
+        reasonField()],
+      onSubmit: async (fd) => {
+        const reason = String(fd.get('reason') || '').trim();
+        return api.post(`/devicehub/devices/${enc(id)}/replace`, {newDeviceId: String(fd.get('newDeviceId')).trim(), ...(reason ? {reason} : {})});
+      },
+    });
+    if (!done) return;
+    toast(`${id} replaced by ${done.device.deviceId}: give the device its new connection string.`, 'ok');
+    ctx.navigate(`#/devices/${enc(done.device.deviceId)}`);
   }
 
   // ---- twin editor
