@@ -22,6 +22,7 @@ const ROUTES = [
   [/^\/jobs\/(?<id>[^/]+)$/, 'job'],
   [/^\/configurations$/, 'configurations'],
   [/^\/configurations\/(?<id>[^/]+)$/, 'configuration'],
+  [/^\/enrollments$/, 'enrollments'],
   [/^\/archive$/, 'archive'],
   [/^\/archive\/(?<id>[^/]+)$/, 'archive'],
   [/^\/audit$/, 'audit'],
@@ -31,6 +32,7 @@ const ROUTES = [
 const NAV = [
   {hash: '#/', label: 'Fleet', match: ['fleet']},
   {hash: '#/devices', label: 'Devices', match: ['devices', 'device']},
+  {hash: '#/enrollments', label: 'Enrollments', match: ['enrollments']},
   {hash: '#/jobs', label: 'Jobs & rollouts', match: ['jobs', 'job', 'job-new']},
   {hash: '#/configurations', label: 'Configurations', match: ['configurations', 'configuration']},
   {hash: '#/archive', label: 'Archive', match: ['archive', 'archive-entry']},

@@ -2,10 +2,13 @@
 // real devicehubd: an admin retires a device from its page (with a reason) and lands on its archived twin;
 // the archive lists and filters retirements; a replace refused because the new id exists keeps its dialog
 // open with the hub's message, then a replace succeeds and the successor carries the old tags and desired
-// properties; a viewer reads the archive but gets no retire or replace controls. Screenshots in
+// properties; a viewer reads the archive but gets no retire or replace controls; an admin creates an
+// enrollment group on the Enrollments page, a device with a key derived from it registers itself and
+// shows up live, and disabling the group refuses the next one; a viewer sees no keys. Screenshots in
 // tests/screenshots/33-dashboard-lifecycle/; every page passes axe-core's WCAG A/AA rules.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { startHub } from './lib/hub.mjs';
 import { connectDevice, deviceToken } from './lib/device.mjs';
 import { assertAccessible, launchBrowser, login, openPage, PHONE, screenshotter } from './lib/browser.mjs';
@@ -144,6 +147,69 @@ test('a viewer reads the archive but has no retire or replace controls', async (
   });
   assert.equal(res, 403);
   assert.equal((await hub.req('GET', '/devices/life-2b')).status, 200);
+  await viewer.context().close();
+});
+
+const derive = (groupKey, id) => createHmac('sha256', Buffer.from(groupKey, 'base64')).update(id).digest('base64');
+
+test('an enrollment group made on the page: a device registers itself live; disabled, it refuses the next', async () => {
+  await page.getByTestId('nav-enrollments').click();
+  await page.waitForSelector('[data-page="enrollments"][data-ready="true"]');
+  await page.getByText('No enrollment groups.', { exact: false }).waitFor();
+  await page.getByTestId('new-group').click();
+  const dialog = page.getByTestId('enroll-dialog');
+  await dialog.getByTestId('enroll-id').fill('plant-a');
+  await dialog.getByTestId('enroll-tags').fill('{"site": "plant-a"}');
+  await dialog.getByTestId('enroll-desired').fill('{"interval": 60}');
+  await assertAccessible(assert, page, 'new enrollment group');
+  await dialog.getByTestId('dialog-submit').click();
+  const row = page.locator('[data-testid="group-row"][data-id="plant-a"]');
+  await row.waitFor();
+  assert.equal(await row.getAttribute('data-status'), 'enabled');
+  // The key is hidden until asked, and it is the one the hub holds.
+  assert.equal(await row.getByTestId('group-key').count(), 0);
+  await row.getByTestId('group-toggle-key').click();
+  const groupKey = await row.getByTestId('group-key').textContent();
+  assert.equal(groupKey, (await hub.req('GET', '/devicehub/enrollment-groups/plant-a')).json.attestation.symmetricKey.primaryKey);
+
+  // A device that holds only its derived key connects: it registers itself and the page shows it live.
+  const c = await connectDevice(hub, 'plant-a-001', { token: deviceToken('plant-a-001', derive(groupKey, 'plant-a-001')) });
+  assert.ok(c.device, JSON.stringify(c));
+  await page.locator('[data-testid="registration-row"][data-device-id="plant-a-001"]').waitFor({ timeout: 5000 });
+  assert.match(await page.locator('[data-testid="registration-row"][data-device-id="plant-a-001"]').textContent(), /group plant-a/);
+  assert.deepEqual((await hub.req('GET', '/twins/plant-a-001')).json.tags, { site: 'plant-a' });
+  await c.device.close();
+  await shot(page, 'enrollments');
+  await assertAccessible(assert, page, 'enrollments');
+
+  // Disabled: the next device of the group is refused; the one registered keeps its identity.
+  await row.getByTestId('group-toggle-status').click();
+  await page.getByTestId('confirm-dialog').getByTestId('confirm-ok').click();
+  await page.locator('[data-testid="group-row"][data-id="plant-a"][data-status="disabled"]').waitFor();
+  const refused = await connectDevice(hub, 'plant-a-002', { token: deviceToken('plant-a-002', derive(groupKey, 'plant-a-002')) });
+  assert.ok(!refused.device, 'a disabled group registers nobody');
+  assert.equal((await hub.req('GET', '/devices/plant-a-002')).status, 404);
+  assert.equal((await hub.req('GET', '/devices/plant-a-001')).status, 200);
+  assert.equal((await hub.req('GET', '/devicehub/enrollment-groups/plant-a')).json.attestation.symmetricKey.primaryKey, groupKey,
+    'changing the status kept the key');
+
+  // The group's link filters the registrations.
+  await row.getByRole('link', { name: 'plant-a' }).click();
+  await page.waitForURL(/group=plant-a/);
+  await page.locator('[data-testid="registration-row"][data-device-id="plant-a-001"]').waitFor();
+});
+
+test('a viewer sees the enrollments without keys or controls', async () => {
+  const viewer = await openPage(browser, hub);
+  await login(viewer, 'viewer3', VIEWER_PASSWORD);
+  await viewer.goto('/#/enrollments');
+  await viewer.waitForSelector('[data-page="enrollments"][data-ready="true"]');
+  await viewer.locator('[data-testid="group-row"][data-id="plant-a"]').waitFor();
+  for (const id of ['new-group', 'new-individual', 'group-toggle-key', 'group-toggle-status', 'group-delete']) {
+    assert.equal(await viewer.getByTestId(id).count(), 0, `${id} is hidden from a viewer`);
+  }
+  const listed = await viewer.evaluate(async () => (await fetch('/devicehub/enrollment-groups')).json());
+  assert.equal(listed[0].attestation.symmetricKey.primaryKey ?? null, null, 'the server gives a viewer no key');
   await viewer.context().close();
 });
 
