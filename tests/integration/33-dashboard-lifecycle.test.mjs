@@ -199,6 +199,35 @@ test('an enrollment group made on the page: a device registers itself live; disa
   await page.locator('[data-testid="registration-row"][data-device-id="plant-a-001"]').waitFor();
 });
 
+test('an individual enrollment made on the page: its device registers with the enrollment\'s own key', async () => {
+  await page.goto('/#/enrollments');
+  await page.waitForSelector('[data-page="enrollments"][data-ready="true"]');
+  await page.getByTestId('new-individual').click();
+  const dialog = page.getByTestId('enroll-dialog');
+  await dialog.getByTestId('enroll-id').fill('solo-1');
+  await dialog.getByTestId('enroll-desired').fill('{"mode": "eco"}');
+  await dialog.getByTestId('dialog-submit').click();
+  const row = page.locator('[data-testid="individual-row"][data-id="solo-1"]');
+  await row.waitFor();
+  await row.getByTestId('individual-toggle-key').click();
+  const key = await row.getByTestId('individual-key').textContent();
+  // Creating it again is refused in the dialog instead of replacing it (and its keys).
+  await page.getByTestId('new-individual').click();
+  await dialog.getByTestId('enroll-id').fill('solo-1');
+  await dialog.getByTestId('dialog-submit').click();
+  await dialog.locator('.form-error').filter({ hasText: /exists already/ }).waitFor();
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  assert.equal((await hub.req('GET', '/devicehub/enrollments/solo-1')).json.attestation.symmetricKey.primaryKey, key);
+
+  const c = await connectDevice(hub, 'solo-1', { token: deviceToken('solo-1', key) });
+  assert.ok(c.device, JSON.stringify(c));
+  const reg = page.locator('[data-testid="registration-row"][data-device-id="solo-1"]');
+  await reg.waitFor({ timeout: 5000 });
+  assert.match(await reg.textContent(), /individual enrollment/);
+  assert.deepEqual((await hub.req('GET', '/twins/solo-1')).json.properties.desired.mode, 'eco');
+  await c.device.close();
+});
+
 test('a viewer sees the enrollments without keys or controls', async () => {
   const viewer = await openPage(browser, hub);
   await login(viewer, 'viewer3', VIEWER_PASSWORD);
