@@ -1,7 +1,8 @@
 // page-archive.js: retired devices (docs/lifecycle.md). #/archive lists the archive in retirement order
 // (GET /devicehub/archive, filtered by device id and reason, paged with top/skip; the filters live in the
-// hash so a view can be linked); #/archive/<id> shows a retired device's archived twin: why and when it
-// was retired, what replaced it, its identity without keys, tags, desired and reported properties. The
+// hash so a view can be linked); #/archive/<id> shows a retired device's latest archived twin
+// (GET /devicehub/archive/{id}): why and when it was retired, what replaced it, its status then, tags,
+// desired and reported properties. The
 // archive is read-only; every role may read it (it holds no keys). Admins retire devices from their page.
 
 import {h, fill, pageRoot, table, setRows, timeEl, field, hashWith, loading, errorBox} from './ui.js';
@@ -84,19 +85,13 @@ async function renderEntry(root, ctx) {
   pageRoot(root, 'archive-entry', `Archived: ${id}`, h('a', {class: 'button', href: '#/archive'}, 'The archive'));
   const body = h('div', {class: 'stack'}, loading());
   root.append(body);
-  let list;
+  let a;
   try {
-    list = await ctx.api.get(`/devicehub/archive?deviceId=${enc(id)}&top=1000`);
+    a = await ctx.api.get(`/devicehub/archive/${enc(id)}`); // the latest retirement of the id
   } catch (e) {
-    fill(body, errorBox(e));
+    fill(body, e.status === 404 ? h('p', {class: 'state state-empty', testid: 'archive-not-found'}, `No archived twin of ${id}.`) : errorBox(e));
     return;
   }
-  if (!Array.isArray(list) || !list.length) {
-    fill(body, h('p', {class: 'state state-empty', testid: 'archive-not-found'}, `No archived twin of ${id}.`));
-    return;
-  }
-  // The latest retirement of the id; an id re-created and retired again has earlier entries.
-  const a = list[list.length - 1];
   const twin = a.twin || {};
   const identity = twin.identity || {};
   const props = twin.properties || {};
@@ -112,8 +107,8 @@ async function renderEntry(root, ctx) {
         ['Status then', identity.status || twin.status || '—'],
         ['Last activity', twin.lastActivityTime ? timeEl(twin.lastActivityTime) : '—'],
         ['Twin version', String(twin.version ?? '—')],
-        list.length > 1 ? ['Earlier retirements of this id', String(list.length - 1)] : null,
       ], 'kv'),
+      h('p', {}, h('a', {href: hashWith('/archive', {deviceId: id})}, 'Every retirement of this id')),
       h('p', {class: 'muted'}, 'Its keys were deleted with the identity; nothing here can authenticate.')),
     pre('Tags', JSON.stringify(twin.tags || {}, null, 2), 'archive-tags'),
     pre('Desired properties', sectionJson(props.desired), 'archive-desired'),
