@@ -218,7 +218,7 @@ typedef struct vouch {
 	char secondary_key[STORE_KEY_MAX];
 	json_t *initial_twin; /* owned */
 	int created;          /* provisioning created the identity (it may exist from an earlier registration) */
-	char status[16];      /* the created identity's status */
+	const char *status;   /* the created identity's status: "enabled" or "disabled" (literals) */
 } vouch;
 
 static int verifies(const sas_token *t, const char *key, int64_t now)
@@ -289,7 +289,7 @@ static int provision_locked(store *s, vouch *v, const char *source_address)
 		rc = registry__put_locked(s, v->registration_id, "", body, NULL, REGISTRY_BULK_TWIN, &id, &v->created,
 					  &revoke);
 		json_decref(body);
-		snprintf(v->status, sizeof(v->status), "%s", id.enabled ? "enabled" : "disabled");
+		v->status = id.enabled ? "enabled" : "disabled";
 	}
 	if (rc)
 		return rc;

@@ -471,10 +471,8 @@ int twin_merge_reported(store_twin *tw, const json_t *patch, const char *now)
 int twin_apply_reported(store_twin *tw, const json_t *patch, const char *now)
 {
 	json_t *reported = tw->reported, *meta = tw->reported_meta;
-	int rc = reported_patch_check(patch);
+	int rc;
 
-	if (rc != 0)
-		return rc > 0 ? 0 : rc;
 	/* Merge into copies of the section, so that a patch refused half way leaves tw as it was. Only the
 	 * reported section is copied: the others are not touched. */
 	tw->reported = object_copy(reported);

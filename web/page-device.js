@@ -7,7 +7,7 @@
 // Live: connection state and twin changes of this device (an edit in progress is never replaced: a notice
 // says the twin changed elsewhere).
 import {h, fill, pageRoot, loading, empty, errorBox, table, timeEl, formatTime, parseTime, connectionBadge, statusBadge,
-  confirmDialog, formDialog, field, copyButton, badge, throttle} from './ui.js';
+  confirmDialog, formDialog, field, copyButton, throttle} from './ui.js';
 
 const enc = encodeURIComponent;
 

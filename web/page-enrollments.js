@@ -6,7 +6,7 @@
 // by the device.created events that self-registrations publish. Keys never reach other roles (the server
 // strips them).
 
-import {h, fill, pageRoot, table, setRows, timeEl, field, formDialog, confirmDialog, copyButton, statusBadge,
+import {h, pageRoot, table, setRows, timeEl, field, formDialog, confirmDialog, copyButton, statusBadge,
   throttle, hashWith} from './ui.js';
 import {allowed, jsonField, errorText} from './ops.js';
 
