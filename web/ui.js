@@ -265,15 +265,18 @@ export function progress(value, max, label) {
 export function throttle(fn, ms) {
   let timer = null;
   let last = 0;
+  const run = () => {
+    timer = null;
+    last = Date.now();
+    fn();
+  };
+  // The timer runs fn itself rather than calling wrapped again: a timer that fires a millisecond early by
+  // Date.now() would otherwise find the wait not over and its own handle still set, and never call fn.
   const wrapped = () => {
+    if (timer) return;
     const wait = last + ms - Date.now();
-    if (wait <= 0) {
-      last = Date.now();
-      timer = null;
-      fn();
-    } else if (!timer) {
-      timer = setTimeout(wrapped, wait);
-    }
+    if (wait <= 0) run();
+    else timer = setTimeout(run, wait);
   };
   wrapped.cancel = () => { clearTimeout(timer); timer = null; };
   return wrapped;
