@@ -24,7 +24,10 @@ const STATUS_KIND = {queued: 'info', scheduled: 'info', running: 'info', complet
   cancelled: 'warn', canceled: 'warn', pending: '', verifying: 'info', succeeded: 'ok'};
 
 // Applies a job.progress event to a job as the REST API shows it. Returns whether its status changed.
+// A finished job never runs again, so an event that says otherwise is older than what the page holds
+// (events of two writers can reach the socket in another order than their commits) and is ignored.
 export function applyProgress(job, ev) {
+  if (FINISHED.has(job.status) && !FINISHED.has(ev.status)) return false;
   const statusChanged = job.status !== ev.status;
   job.status = ev.status;
   if (ev.deviceJobStatistics) job.deviceJobStatistics = ev.deviceJobStatistics;
